@@ -1,0 +1,23 @@
+"""AutoML engine: `fit` a table, read the leaderboard, `load` the packaged best model anywhere."""
+
+from automl._logging import set_verbosity
+from automl.api import Result, fit, load
+from automl.pipeline import Pipeline
+from automl.sklearn import AutoClassifier, AutoRegressor
+from backends.errors import AutoMLError, BackendUnavailable, ConfigError, DataError, PackageError, SearchError
+
+__all__ = [
+    "AutoClassifier",
+    "AutoMLError",
+    "AutoRegressor",
+    "BackendUnavailable",
+    "ConfigError",
+    "DataError",
+    "PackageError",
+    "Pipeline",
+    "Result",
+    "SearchError",
+    "fit",
+    "load",
+    "set_verbosity",
+]

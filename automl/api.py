@@ -1,0 +1,245 @@
+"""`automl.fit`: profile -> task -> search -> refit -> Result, within a hard time budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.artifact import load_package, save_package
+from automl.io import read_table
+from automl.pipeline import Pipeline
+from backends import registry
+from backends.contracts import TaskType
+from backends.device import resolve_device
+from backends.errors import ConfigError, SearchError
+from features.profile import DataProfile, profile
+from features.schema import input_schema
+from search.budget import Budget
+from search.controller import Controller, TrialCallback
+from search.criteria import criteria_metrics, parse_criteria
+from search.evaluate import FittedCandidate, refit, refit_estimate
+from search.leaderboard import Leaderboard, TrialRecord
+from search.metrics import Metric, get_metric
+from search.splits import make_splits
+from search.task import SearchData, Task, full_data_context
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Result:
+    """What `fit` returns: the leaderboard, the fitted best pipeline, and the report."""
+
+    best: Pipeline
+    leaderboard: pd.DataFrame
+    report: dict[str, Any]
+    board: Leaderboard
+    _manifest_extra: dict[str, Any]
+
+    def predict(self, data: pd.DataFrame) -> np.ndarray:
+        """Labels or values from the best pipeline."""
+        return self.best.predict(data)
+
+    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities from the best pipeline, one column per class."""
+        return self.best.predict_proba(data)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the package (a directory, or a .zip); `automl.load(path)` reads it back."""
+        return save_package(self.best, path, self._manifest_extra)
+
+    def export(self, out_dir: str | Path) -> Path:
+        """Write leaderboard.csv/json, report.json and the package to `out_dir/model`."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.leaderboard.to_csv(out / "leaderboard.csv", index=False)
+        (out / "leaderboard.json").write_text(json.dumps([r.to_dict() | {"rank": i + 1, "model_id": r.model_id} for i, r in enumerate(self.board.records())], indent=1))
+        (out / "report.json").write_text(json.dumps(self.report, indent=1, default=str))
+        return self.save(out / "model")
+
+
+def load(path: str | Path) -> Pipeline:
+    """Load a package written by `Result.save` (checksums and format version are verified)."""
+    return load_package(path)[0]
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 over column names and row hashes: same data, same fingerprint."""
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _encode_target(frame: pd.DataFrame, prof: DataProfile) -> np.ndarray:
+    y = frame[prof.target]
+    if prof.task.is_classification:
+        codes = pd.Categorical(y, categories=list(prof.classes or ())).codes
+        if (codes < 0).any():
+            raise SearchError("Internal error: a target value is not among the profiled classes; please report this.")
+        return codes.astype(np.int64)
+    return y.to_numpy(dtype=np.float64)
+
+
+def fit(
+    data: pd.DataFrame | str | Path,
+    target: str,
+    *,
+    task: str | TaskType | None = None,
+    metric: str | Callable[..., float] | Metric | None = None,
+    success: str | Sequence[str] | None = None,
+    time_budget: float = 60,
+    n_trials: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    storage: str | None = None,
+    study_name: str | None = None,
+    backends: Sequence[str] | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+) -> Result:
+    """Search for the best model of `target` in `data` within `time_budget` seconds.
+
+    `success` criteria (e.g. ``"roc_auc >= 0.85"``, ``"predict_ms_p95 <= 5"``) decide which
+    candidates qualify; `n_trials` caps the trial count (reproducible with `seed`); `storage`
+    (an Optuna URL such as ``sqlite:///run.db``) makes the search resumable.
+    """
+    t0 = time.monotonic()
+    if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool):
+        raise ConfigError(f"time_budget must be a number of seconds, got {time_budget!r}.")
+    budget = Budget(float(time_budget))
+    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"n_trials must be a positive integer or None, got {n_trials!r}.")
+    frame = read_table(data) if isinstance(data, (str, Path)) else data
+    prof = profile(frame, target, task)
+    primary = get_metric(metric, prof.task)
+    criteria = parse_criteria(success, prof.task)
+    the_task = Task(
+        type=prof.task,
+        metrics=tuple(criteria_metrics(criteria, primary, prof.task)),
+        criteria=tuple(criteria),
+        n_classes=len(prof.classes or ()),
+        seed=seed,
+    )
+    dev = resolve_device(device)
+    families = registry.available(prof.task, dev, backends)
+    if not families:
+        raise ConfigError(f"No backend can run a {prof.task.value} task on {dev.value}; check the `backends` option.")
+
+    X = frame[prof.feature_columns]
+    y = _encode_target(frame, prof)
+    splits = make_splits(y, prof.task, seed)
+    search_data = SearchData(X=X, y=y, profile=prof, splits=splits)
+    print_ = fingerprint(frame)
+    name = study_name or f"automl-{print_[:12]}-seed{seed}"
+    controller = Controller(
+        the_task, search_data, families, budget,
+        device=dev, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
+    )
+    t_search = time.monotonic()
+    outcome = controller.run()
+    search_s = time.monotonic() - t_search
+    board = outcome.leaderboard
+    best = board.best()
+
+    t_refit = time.monotonic()
+    fitted, refit_note = _final_model(best, controller, search_data, budget)
+    refit_s = time.monotonic() - t_refit
+
+    schema = input_schema(prof)
+    pipeline = Pipeline(
+        task=prof.task, target=target, classes=prof.classes, schema=schema,
+        preprocessor=fitted.preprocessor, model=fitted.model, backend=best.backend,
+        params=dict(best.params), model_id=best.model_id,
+    )
+    success_block = _success(board, best, criteria)
+    if criteria and not success_block["best_passed"]:
+        logger.warning(success_block["message"])
+    report = {
+        "task": prof.task.value,
+        "target": target,
+        "metric": primary.name,
+        "greater_is_better": primary.greater_is_better,
+        "criteria": [c.text for c in criteria],
+        "success": success_block,
+        "best": best.to_dict() | {"model_id": best.model_id},
+        "refit": refit_note,
+        "profile": prof.to_dict(),
+        "validation": {"n_folds": len(splits), "kind": "kfold" if len(splits) > 1 else "holdout"},
+        "budget": {
+            "time_budget_s": float(time_budget),
+            "search_s": round(search_s, 3),
+            "refit_s": round(refit_s, 3),
+            "wall_s": round(time.monotonic() - t0, 3),
+            "trials": board.counts(),
+            "n_trials": len(board),
+        },
+        "device": dev.value,
+        "backends": [b.name for b in families],
+        "seed": seed,
+        "study_name": name,
+        "data_fingerprint": print_,
+    }
+    manifest_extra = {
+        "seed": seed,
+        "data_fingerprint": print_,
+        "metrics": {m.name: best.metrics.get(m.name) for m in the_task.metrics},
+        "primary_metric": primary.name,
+        "criteria": [c.text for c in criteria],
+        "verdicts": best.verdicts,
+        "passed_all": best.passed,
+        "leaderboard_row": best.to_dict() | {"model_id": best.model_id},
+        "refit": refit_note,
+        "device": dev.value,
+    }
+    return Result(best=pipeline, leaderboard=board.to_frame(), report=report, board=board, _manifest_extra=manifest_extra)
+
+
+def _final_model(
+    best: TrialRecord, controller: Controller, data: SearchData, budget: Budget
+) -> tuple[FittedCandidate, dict[str, Any]]:
+    """Refit the winner on every row when the budget allows; else keep its fold-0 model."""
+    backend = controller.backends[best.backend]
+    deadline = budget.refit_deadline()
+    estimate = refit_estimate(best, len(data.splits))
+    fold_model = controller.best_candidate if controller.best_candidate is not None and controller.board.best().number == best.number else None
+    if fold_model is None or deadline.remaining() >= estimate:
+        try:
+            ctx = full_data_context(controller.ctx, len(data.y))
+            fitted = refit(backend, best, data, ctx, deadline)
+            return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated}
+        except Exception as exc:  # a failed refit falls back to the fold model when there is one
+            if fold_model is None:
+                raise SearchError(f"Refitting the best model failed ({type(exc).__name__}: {exc}); rerun with a larger time_budget.") from exc
+            logger.warning("refit on all rows failed (%s); packaging the fold-0 model instead", exc)
+            reason = f"refit failed: {type(exc).__name__}: {exc}"
+    else:
+        reason = f"not enough time left for a refit (needs ~{estimate:.1f}s, {deadline.remaining():.1f}s left)"
+    rows = len(data.splits[0][0])
+    logger.warning("packaging the model trained on the first fold (%d rows): %s", rows, reason)
+    return fold_model, {"on_all_rows": False, "n_rows": rows, "reason": reason}
+
+
+def _success(board: Leaderboard, best: TrialRecord, criteria: Sequence[Any]) -> dict[str, Any]:
+    if not criteria:
+        return {"declared": False, "any_passed": True, "best_passed": True, "verdicts": {}, "message": "no success criteria declared"}
+    any_passed = board.any_passed()
+    if best.passed:
+        message = f"{best.model_id} passes every success criterion"
+    else:
+        failed = [text for text, ok in best.verdicts.items() if not ok]
+        message = (
+            f"NO candidate passes all success criteria; returning the best failing model {best.model_id} "
+            f"(it fails: {', '.join(failed)})"
+        )
+    return {"declared": True, "any_passed": any_passed, "best_passed": best.passed, "verdicts": best.verdicts, "message": message}
+
+
+__all__ = ["Result", "fingerprint", "fit", "load"]

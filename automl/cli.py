@@ -1,0 +1,192 @@
+"""The `automl` command: fit, predict, leaderboard. Errors end in one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+
+from backends.errors import AutoMLError
+
+F = TypeVar("F", bound=Callable[..., Any])
+SUMMARY_COLUMNS = ["rank", "model_id", "backend", "device", "score_mean", "score_std", "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status"]
+
+
+def _friendly_errors(func: F) -> F:
+    """Turn engine errors into `error: <sentence>` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AutoMLError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _setup_logging(verbose: int) -> None:
+    from rich.logging import RichHandler
+    import optuna
+
+    from automl._logging import set_verbosity
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(console=_stderr_console(), show_path=False, show_time=False)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
+    set_verbosity(level)
+    # Optuna's own per-trial lines duplicate ours; the leaderboard keeps every failure
+    optuna.logging.set_verbosity(logging.ERROR if verbose < 2 else logging.INFO)
+    optuna.logging.disable_default_handler()
+    logging.captureWarnings(True)
+
+
+@functools.lru_cache(maxsize=1)
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _Progress:
+    """A progress bar over the time budget with trials so far and the best score (terminals only)."""
+
+    def __init__(self, budget: float, metric: str | None) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.enabled = sys.stderr.isatty()
+        self.metric = metric
+        self.start = time.monotonic()
+        self.budget = budget
+        self.progress = Progress(
+            TextColumn("[bold]search"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+            console=_stderr_console(), transient=True, disable=not self.enabled,
+        )
+        self.task_id = self.progress.add_task("starting", total=budget)
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, record: Any, board: Any) -> None:
+        best = next((r for r in board.records() if r.ok), None)
+        text = f"{len(board)} trials"
+        if best is not None:
+            text += f" | best {board.metric.name}={best.score_mean:.5g} ({best.backend})"
+        self.progress.update(self.task_id, completed=min(self.budget, time.monotonic() - self.start), description=text)
+
+
+def _summary(board: pd.DataFrame, top: int) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c in board.columns]
+    return board[cols].head(top).to_string(index=False, float_format=lambda v: f"{v:.5g}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="automl-engine")
+def main() -> None:
+    """AutoML engine: search models for a table, package the best, predict with it."""
+
+
+@main.command("fit")
+@click.argument("train", type=click.Path(path_type=Path))
+@click.option("--target", "-t", required=True, help="Name of the column to predict.")
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default).")
+@click.option("--metric", "-m", default=None, help="Primary metric: roc_auc, log_loss, accuracy, balanced_accuracy, f1, rmse, mae, r2.")
+@click.option("--success", "-s", multiple=True, help="Success criterion, e.g. 'roc_auc >= 0.85' or 'predict_ms_p95 <= 5' (repeatable).")
+@click.option("--time-budget", type=float, default=60.0, show_default=True, help="Seconds for the whole fit, refit and packaging included.")
+@click.option("--n-trials", type=int, default=None, help="Stop after this many trials (reproducible with --seed).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--backend", "backends", multiple=True, help="Restrict the search to these backends (repeatable).")
+@click.option("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///run.db, to make the search resumable.")
+@click.option("--study-name", default=None, help="Study name inside --storage (default: derived from the data and seed).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("automl-out"), show_default=True, help="Output directory.")
+@click.option("--top", type=int, default=10, show_default=True, help="Leaderboard rows to print.")
+@click.option("-v", "--verbose", count=True, help="-v: one line per trial; -vv: debug.")
+@_friendly_errors
+def fit_cmd(train: Path, target: str, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
+            n_trials: int | None, seed: int, device: str, backends: tuple[str, ...], storage: str | None,
+            study_name: str | None, out: Path, top: int, verbose: int) -> None:
+    """Search models for TRAIN (CSV, CSV.GZ or Parquet) and write the leaderboard, report and package to --out."""
+    from automl.api import fit
+    from automl.io import read_table
+
+    _setup_logging(verbose)
+    frame = read_table(train)
+    with _Progress(time_budget, metric) as progress:
+        result = fit(
+            frame, target, task=task, metric=metric, success=list(success) or None, time_budget=time_budget,
+            n_trials=n_trials, device=device, seed=seed, storage=storage, study_name=study_name,
+            backends=list(backends) or None, callbacks=[progress],
+        )
+    package = result.export(out)
+    report = result.report
+    click.echo(_summary(result.leaderboard, top))
+    click.echo("")
+    budget = report["budget"]
+    click.echo(
+        f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)}); "
+        f"best {report['best']['model_id']} {report['metric']}={report['best']['score_mean']:.5g}"
+    )
+    if report["success"]["declared"]:
+        click.echo(report["success"]["message"])
+    click.echo(f"leaderboard: {out / 'leaderboard.csv'}  report: {out / 'report.json'}")
+    click.echo(f"package: {package}")
+
+
+@main.command("predict")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--proba", is_flag=True, help="Add one proba_<class> column per class (classification).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Write CSV here instead of stdout.")
+@_friendly_errors
+def predict_cmd(model: Path, data: Path, proba: bool, out: Path | None) -> None:
+    """Predict DATA with the package at MODEL; rows stay in input order, a target column is ignored."""
+    from automl.api import load
+    from automl.io import read_table
+
+    pipeline = load(model)
+    frame = read_table(data)
+    result = pd.DataFrame({"prediction": pipeline.predict(frame)})
+    if proba:
+        probs = pipeline.predict_proba(frame)
+        for column in probs.columns:
+            result[f"proba_{column}"] = probs[column].to_numpy()
+    if out is None:
+        result.to_csv(sys.stdout, index=False)
+    else:
+        result.to_csv(out, index=False)
+        click.echo(f"wrote {len(result)} predictions to {out}", err=True)
+
+
+@main.command("leaderboard")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=20, show_default=True)
+@click.option("--all-columns", is_flag=True, help="Show every column, not the summary.")
+@_friendly_errors
+def leaderboard_cmd(run_dir: Path, top: int, all_columns: bool) -> None:
+    """Print the leaderboard of a finished `automl fit --out RUN_DIR`."""
+    from backends.errors import DataError
+
+    path = run_dir / "leaderboard.csv"
+    if not path.is_file():
+        raise DataError(f"No leaderboard.csv in {str(run_dir)!r}; pass the --out directory of `automl fit`.")
+    board = pd.read_csv(path)
+    click.echo(board.head(top).to_string(index=False) if all_columns else _summary(board, top))
+    report = run_dir / "report.json"
+    if report.is_file():
+        click.echo(json.loads(report.read_text())["success"]["message"])
+if __name__ == "__main__":
+    main()

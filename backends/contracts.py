@@ -1,0 +1,161 @@
+"""Contracts shared by every layer: devices, tasks, deadlines and the Backend/Model seam.
+
+A backend is one model family. It declares which tasks and devices it supports, which
+feature recipe it wants its input in, a search space sized by the data, a portfolio of
+proven configurations (cheapest first), and how to fit a `Model` under a deadline. A
+`Model` predicts and saves itself in its library's native, non-pickle format.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from optuna.distributions import BaseDistribution
+
+
+class Device(str, enum.Enum):
+    """Where a model trains and predicts."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class TaskType(str, enum.Enum):
+    """The supervised task, inferred from the target or forced by the user."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not TaskType.REGRESSION
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An absolute point in time on an injectable monotonic clock."""
+
+    at: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        """A deadline `seconds` from now on `clock`."""
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.at - self.clock())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def earlier(self, seconds: float) -> Deadline:
+        """A deadline at most `seconds` from now and never later than this one."""
+        return Deadline(min(self.at, self.clock() + seconds), self.clock)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a backend may know about the problem when it builds a space or fits."""
+
+    task: TaskType
+    n_rows: int
+    n_features: int
+    n_classes: int = 0
+    seed: int = 0
+    device: Device = Device.CPU
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run on a device here, and why not."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class FitInfo:
+    """What a fit learned about itself: rounds actually used, whether the deadline cut it."""
+
+    n_iterations: int | None = None
+    truncated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Model(ABC):
+    """A fitted model of one family.
+
+    `predict` returns class probabilities of shape (n, n_classes) for classification
+    (columns in encoded-label order 0..k-1) and values of shape (n,) for regression.
+    """
+
+    backend: ClassVar[str]
+    info: FitInfo
+
+    @abstractmethod
+    def predict(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    @abstractmethod
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Write native model file(s) into `directory`; return JSON-safe metadata for `load`."""
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """Size of the serialized model in bytes."""
+
+
+class Backend(ABC):
+    """One model family (see module docstring). Stateless; one instance per registry entry."""
+
+    name: ClassVar[str]
+    recipe: ClassVar[str]  # feature recipe the input must be in: "native" or "dense"
+    tasks: ClassVar[frozenset[TaskType]]
+    devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU})
+    relative_cost: ClassVar[float] = 1.0  # FLAML-style hint, LightGBM default = 1
+
+    def available(self, device: Device) -> Availability:
+        """Probe whether this backend runs on `device` here; never raises."""
+        if device not in self.devices:
+            return Availability(False, f"{self.name} does not support {device.value}")
+        return Availability(True)
+
+    @abstractmethod
+    def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
+        """Optuna distributions of the tunable parameters, sized by the data in `ctx`."""
+
+    @abstractmethod
+    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        """Proven configurations (values inside `search_space`), cheapest first."""
+
+    @abstractmethod
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        params: Mapping[str, Any],
+        ctx: FitContext,
+        deadline: Deadline,
+        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+        n_iterations: int | None = None,
+    ) -> Model:
+        """Fit on encoded targets (ints 0..k-1 or floats) and stop by `deadline`.
+
+        With `eval_set`, iterative families early-stop on it and record the best round in
+        `info.n_iterations`; `n_iterations` instead fixes the number of rounds (refit).
+        """
+
+    @abstractmethod
+    def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:
+        """Read a model written by `Model.save` without executing code from the files."""

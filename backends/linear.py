@@ -1,0 +1,98 @@
+"""Linear family: logistic regression for classification, ridge for regression.
+
+Input is the "dense" recipe (all float32, imputed and standardized), so a fixed, small
+iteration cap is enough for lbfgs to converge and the family stays the cheapest baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from optuna.distributions import BaseDistribution, FloatDistribution
+from scipy.linalg import LinAlgWarning
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from backends._common import check_xy, n_classes, resolve_params
+from backends._skops import SkopsModel
+from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
+from backends.errors import DataError
+from backends.registry import register
+
+logger = logging.getLogger(__name__)
+
+# lbfgs on standardized data converges well within this; the cap bounds the worst case.
+_MAX_ITER = 200
+
+
+class LinearModel(SkopsModel):
+    """A fitted LogisticRegression or Ridge."""
+
+    backend: ClassVar[str] = "linear"
+    estimator_types: ClassVar[frozenset[str]] = frozenset({"LogisticRegression", "Ridge"})
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """As `SkopsModel.predict`, computed in float64 like the fit."""
+        return super().predict(X.astype(np.float64))
+
+
+@register
+class LinearBackend(Backend):
+    """Regularized linear models: the cheap, well-calibrated baseline."""
+
+    name: ClassVar[str] = "linear"
+    recipe: ClassVar[str] = "dense"
+    tasks: ClassVar[frozenset[TaskType]] = frozenset(TaskType)
+    relative_cost: ClassVar[float] = 0.2
+
+    def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
+        """Inverse regularization C for classification, ridge alpha for regression."""
+        if ctx.task.is_classification:
+            return {"C": FloatDistribution(1e-3, 100.0, log=True)}
+        return {"alpha": FloatDistribution(1e-3, 1e3, log=True)}
+
+    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        """sklearn's default strength first, then a more regularized one."""
+        if ctx.task.is_classification:
+            return [{"C": 1.0}, {"C": 0.1}]
+        return [{"alpha": 1.0}, {"alpha": 10.0}]
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        params: Mapping[str, Any],
+        ctx: FitContext,
+        deadline: Deadline,
+        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+        n_iterations: int | None = None,
+    ) -> Model:
+        """One closed-form / lbfgs fit; `deadline`, `eval_set` and `n_iterations` do not apply."""
+        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
+        y = check_xy(X, y, ctx)
+        k = n_classes(ctx, y)
+        if ctx.task.is_classification:
+            if len(np.unique(y)) < 2:
+                raise DataError("Logistic regression needs at least two classes in the training rows.")
+            est: Any = LogisticRegression(C=float(p["C"]), max_iter=_MAX_ITER, random_state=ctx.seed)
+        else:
+            est = Ridge(alpha=float(p["alpha"]), random_state=ctx.seed)
+        with warnings.catch_warnings():
+            # a capped lbfgs or collinear engineered features are expected here, not news
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", LinAlgWarning)
+            # float64: the solvers are cheap here and float32 normal equations lose digits
+            est.fit(X.astype(np.float64), y)
+        n_iter = getattr(est, "n_iter_", None)
+        extra = {"solver_iterations": int(np.max(n_iter))} if n_iter is not None else {}
+        return LinearModel(est, ctx.task, k, FitInfo(extra=extra))
+
+    def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:
+        """Read `model.skops` through the allowlisting loader."""
+        return LinearModel.load_model(directory, meta)

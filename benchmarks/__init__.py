@@ -1,0 +1,1 @@
+"""Dataset suites and runners that compare this engine with plain baselines on real data."""

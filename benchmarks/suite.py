@@ -1,0 +1,64 @@
+"""Dataset suites: a folder with MANIFEST.tsv (the ../shared/datasets convention)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from backends.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One tabular dataset of a suite with its fixed train/test files."""
+
+    name: str
+    task: str
+    target: str
+    metric: str
+    train: Path
+    test: Path
+
+    def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return pd.read_csv(self.train, low_memory=False), pd.read_csv(self.test, low_memory=False)
+
+
+TABULAR = ("binary", "multiclass", "regression")
+
+
+def read_suite(folder: str | Path) -> dict[str, Dataset]:
+    """The tabular datasets listed in `folder`/MANIFEST.tsv, by name."""
+    root = Path(folder)
+    manifest = root / "MANIFEST.tsv"
+    if not manifest.is_file():
+        raise DataError(f"No MANIFEST.tsv in {str(root)!r}; pass a dataset suite folder such as ../shared/datasets.")
+    out = {}
+    with manifest.open() as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if row["task"] not in TABULAR:
+                continue
+            files = row["files"].split(";")
+            out[row["name"]] = Dataset(row["name"], row["task"], row["target"], row["metric"], root / files[0], root / files[1])
+    return out
+
+
+def test_score(metric: str, classes: list | None, y_true: pd.Series, pred: np.ndarray, proba: np.ndarray | None) -> float:
+    """Score test-set predictions with the manifest's metric (roc_auc, log_loss, accuracy or rmse)."""
+    if metric == "roc_auc":
+        assert proba is not None and classes is not None
+        if len(classes) == 2:
+            return float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
+        return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
+    if metric == "log_loss":
+        assert proba is not None
+        return float(skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes))
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y_true, pred))
+    if metric == "rmse":
+        return float(np.sqrt(skm.mean_squared_error(y_true, pred)))
+    raise ValueError(f"unknown metric {metric}")

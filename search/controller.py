@@ -1,0 +1,199 @@
+"""The search controller: an Optuna study over backend x parameters under a hard budget.
+
+Portfolio configurations are enqueued first (cheapest families first, round-robin), then
+TPE (multivariate, grouped for the conditional space) takes over. Each trial is scored on
+the shared folds; a fold-level median pruner stops clearly bad candidates early. With an
+RDB storage URL the study is resumable: heartbeats mark a killed trial failed and
+re-queue it, and finished trials are never re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.trial import TrialState
+
+from backends.contracts import Backend, Device, FitContext
+from search.budget import Budget
+from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
+from search.leaderboard import Leaderboard, TrialRecord
+from search.space import BACKEND_PARAM, fixed_params, suggest
+from search.task import SearchData, Task
+
+logger = logging.getLogger(__name__)
+
+TrialCallback = Callable[[TrialRecord, Leaderboard], None]
+MIN_TRIAL_S = 1.0  # do not start a trial with less than this left
+HEARTBEAT_S = 5
+RECORD_ATTR = "record"
+
+
+class _TrialFailed(Exception):
+    """Tells Optuna a trial failed; the reason is already on its record."""
+
+
+@dataclass
+class SearchOutcome:
+    """What a search hands on: the leaderboard, the study, and the best fold-0 candidate if in memory."""
+
+    leaderboard: Leaderboard
+    study: optuna.Study
+    best_candidate: FittedCandidate | None
+    n_folds: int
+
+
+def open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
+    """Create or resume the study; RDB URLs get heartbeats so a killed trial is retried."""
+    # heartbeats, retries and grouped TPE are marked experimental by Optuna; we rely on them on purpose
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _open_study(storage, study_name, seed, n_folds)
+
+
+def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
+    store: str | optuna.storages.BaseStorage | None = storage
+    if storage is not None and storage.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql"}:
+        store = RDBStorage(
+            storage,
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=2 * HEARTBEAT_S,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        )
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0) if n_folds > 1 else optuna.pruners.NopPruner()
+    return optuna.create_study(
+        storage=store, study_name=study_name, direction="minimize", sampler=sampler, pruner=pruner, load_if_exists=True
+    )
+
+
+def portfolio_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
+    """Round-robin over backends by relative cost: every family's first config, then the seconds, ..."""
+    ordered = sorted(backends, key=lambda b: b.relative_cost)
+    configs = {b.name: b.portfolio(ctx) for b in ordered}
+    out = []
+    for i in range(max((len(c) for c in configs.values()), default=0)):
+        out.extend((b.name, configs[b.name][i]) for b in ordered if i < len(configs[b.name]))
+    return out
+
+
+class Controller:
+    """Runs the search for one `Task` over `data` with the given backends, within `budget`."""
+
+    def __init__(
+        self,
+        task: Task,
+        data: SearchData,
+        backends: Sequence[Backend],
+        budget: Budget,
+        *,
+        device: Device = Device.CPU,
+        n_trials: int | None = None,
+        storage: str | None = None,
+        study_name: str = "automl",
+        callbacks: Sequence[TrialCallback] = (),
+    ) -> None:
+        if not backends:
+            raise ValueError("Controller needs at least one backend")
+        self.task, self.data, self.budget = task, data, budget
+        self.backends = {b.name: b for b in backends}
+        self.ctx = data.context(task, device)
+        self.n_trials = n_trials
+        self.callbacks = list(callbacks)
+        self.cache = FoldCache(data)
+        self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
+        self.best_candidate: FittedCandidate | None = None
+        self.study = open_study(storage, study_name, task.seed, len(data.splits))
+
+    # -- budget -----------------------------------------------------------------
+    def _best_refit_estimate(self) -> float:
+        ok = [r for r in self.board.records() if r.ok]
+        return refit_estimate(ok[0], len(self.data.splits)) if ok else 0.0
+
+    def search_remaining(self) -> float:
+        return self.budget.search_deadline(self._best_refit_estimate()).remaining()
+
+    def _finished(self) -> int:
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        return len(self.study.get_trials(deepcopy=False, states=states))
+
+    def _done(self) -> bool:
+        if self.n_trials is not None and self._finished() >= self.n_trials:
+            return True
+        return self.search_remaining() < MIN_TRIAL_S
+
+    # -- the loop -----------------------------------------------------------------
+    def _restore(self) -> None:
+        """Put the records of trials finished by an earlier run of this study on the board."""
+        for frozen in self.study.get_trials(deepcopy=False):
+            if frozen.state.is_finished() and RECORD_ATTR in frozen.user_attrs:
+                self.board.add(TrialRecord.from_dict(frozen.user_attrs[RECORD_ATTR]))
+        if len(self.board):
+            logger.info("resumed study %r with %d finished trials", self.study.study_name, len(self.board))
+
+    def _enqueue_portfolio(self) -> None:
+        for name, params in portfolio_order(list(self.backends.values()), self.ctx):
+            self.study.enqueue_trial(fixed_params(name, params), user_attrs={"source": "portfolio"}, skip_if_exists=True)
+
+    def _objective(self, trial: optuna.Trial) -> float:
+        name = trial.suggest_categorical(BACKEND_PARAM, list(self.backends))
+        backend = self.backends[name]
+        params = suggest(trial, name, backend.search_space(self.ctx))
+        record = TrialRecord(
+            number=trial.number,
+            backend=name,
+            device=self.ctx.device.value,
+            recipe=backend.recipe,
+            params=params,
+            source=str(trial.user_attrs.get("source", "search")),
+        )
+        search = self.budget.search_deadline(self._best_refit_estimate())
+        deadline = self.budget.trial_deadline(search, have_model=any(r.ok for r in self.board.records()))
+
+        def on_fold(fold: int, loss: float) -> None:
+            trial.report(loss, fold)
+            if fold < len(self.data.splits) - 1 and trial.should_prune():
+                raise TrialPruned()
+
+        record, candidate = evaluate(backend, params, record, self.data, self.task, self.ctx, self.cache, deadline, on_fold)
+        trial.set_user_attr(RECORD_ATTR, record.to_dict())
+        self.board.add(record)
+        if candidate is not None and self.board.best().number == record.number:
+            self.best_candidate = candidate
+        self._log(record)
+        for callback in self.callbacks:
+            callback(record, self.board)
+        if record.ok:
+            return self.task.metric.loss(record.score_mean)
+        if record.status == "pruned":
+            raise optuna.TrialPruned()
+        raise _TrialFailed(f"{record.status}: {record.error}")
+
+    def _log(self, r: TrialRecord) -> None:
+        if r.ok:
+            logger.info(
+                "trial %d %s %s=%.5f±%.5f fit %.1fs%s",
+                r.number, r.backend, self.task.metric.name, r.score_mean, r.score_std, r.fit_s,
+                "" if r.passed else " (fails a criterion)",
+            )
+        else:
+            logger.info("trial %d %s %s %s", r.number, r.backend, r.status, r.error)
+
+    def run(self) -> SearchOutcome:
+        """Search until the trial count or the search deadline is reached; return the outcome."""
+        self._restore()
+        self._enqueue_portfolio()
+
+        def stop_when_done(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+            if self._done():
+                study.stop()
+
+        if not self._done():
+            self.study.optimize(
+                self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
+            )
+        return SearchOutcome(self.board, self.study, self.best_candidate, len(self.data.splits))

@@ -1,0 +1,190 @@
+"""Run one candidate over the shared folds and measure it; refit the winner on all rows.
+
+Every failure becomes a status on the record (failed / oom / timeout / pruned) so the
+search goes on; nothing here raises for a bad candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backends.contracts import Backend, Deadline, FitContext, Model
+from features.preprocess import Preprocessor
+from search.criteria import verdicts
+from search.leaderboard import TrialRecord
+from search.task import SearchData, Task
+
+logger = logging.getLogger(__name__)
+
+LATENCY_SAMPLES = 30
+BATCH_SAMPLE_ROWS = 2_000
+# a refit on all rows sees more data than a fold, so it may use a few more rounds
+REFIT_ROUNDS_FACTOR = 1.1
+
+
+class TrialPruned(Exception):
+    """Raised by the pruning hook when a candidate is clearly worse than its peers."""
+
+
+@dataclass
+class FittedCandidate:
+    """A preprocessor and a model fitted together: what a package holds."""
+
+    backend: Backend
+    preprocessor: Preprocessor
+    model: Model
+    params: Mapping[str, Any]
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(self.preprocessor.transform(X))
+
+
+class FoldCache:
+    """Preprocessors fitted once per (recipe, fold) on the training fold only, and their outputs."""
+
+    def __init__(self, data: SearchData) -> None:
+        self.data = data
+        self._cache: dict[tuple[str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
+
+    def get(self, recipe: str, fold: int) -> tuple[Preprocessor, pd.DataFrame, pd.DataFrame]:
+        key = (recipe, fold)
+        if key not in self._cache:
+            train, valid = self.data.splits[fold]
+            pre = Preprocessor(recipe).fit(self.data.X.iloc[train], self.data.profile)
+            self._cache[key] = (pre, pre.transform(self.data.X.iloc[train]), pre.transform(self.data.X.iloc[valid]))
+        return self._cache[key]
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "oom"
+    if isinstance(exc, TrialPruned):
+        return "pruned"
+    return "failed"
+
+
+def _latency(candidate: FittedCandidate, rows: pd.DataFrame) -> tuple[float, float]:
+    """(ms per 1k rows in batch, p95 ms of one-row predictions), preprocessing included."""
+    batch = rows.iloc[:BATCH_SAMPLE_ROWS]
+    t0 = time.perf_counter()
+    candidate.predict_raw(batch)
+    per_1k = (time.perf_counter() - t0) * 1000.0 / len(batch) * 1000.0
+    singles = []
+    for i in range(min(LATENCY_SAMPLES, len(rows))):
+        row = rows.iloc[i : i + 1]
+        t0 = time.perf_counter()
+        candidate.predict_raw(row)
+        singles.append((time.perf_counter() - t0) * 1000.0)
+    return per_1k, float(np.percentile(singles, 95))
+
+
+def evaluate(
+    backend: Backend,
+    params: Mapping[str, Any],
+    record: TrialRecord,
+    data: SearchData,
+    task: Task,
+    ctx: FitContext,
+    cache: FoldCache,
+    deadline: Deadline,
+    on_fold: Callable[[int, float], None] | None = None,
+) -> tuple[TrialRecord, FittedCandidate | None]:
+    """Fit `backend` with `params` on every fold; fill `record`; return it and the fold-0 candidate.
+
+    `on_fold(fold, loss)` is called after each fold and may raise TrialPruned.
+    """
+    started = time.perf_counter()
+    n_folds = len(data.splits)
+    oof = None
+    fold_scores: list[float] = []
+    fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
+    fit_s = 0.0
+    first: FittedCandidate | None = None
+    try:
+        for fold, (train, valid) in enumerate(data.splits):
+            if deadline.expired():
+                record.status, record.error = "timeout", f"deadline reached after {fold} of {n_folds} folds"
+                break
+            pre, X_train, X_valid = cache.get(backend.recipe, fold)
+            y_train, y_valid = data.y[train], data.y[valid]
+            # share what is left evenly among the remaining folds
+            fold_deadline = deadline.earlier(deadline.remaining() / (n_folds - fold))
+            t0 = time.perf_counter()
+            model = backend.fit(X_train, y_train, params, ctx, fold_deadline, eval_set=(X_valid, y_valid))
+            fit_s += time.perf_counter() - t0
+            raw = model.predict(X_valid)
+            if not np.all(np.isfinite(raw)):
+                raise ValueError("the model produced NaN or infinite predictions")
+            if oof is None:
+                oof = np.full((len(data.y), *raw.shape[1:]), np.nan)
+            oof[valid] = raw
+            for metric in task.metrics:
+                fold_metrics[metric.name].append(metric.score(y_valid, raw))
+            fold_scores.append(fold_metrics[task.metric.name][-1])
+            if model.info.n_iterations is not None:
+                record.n_iterations.append(int(model.info.n_iterations))
+            record.truncated |= model.info.truncated
+            if first is None:
+                first = FittedCandidate(backend, pre, model, params)
+            if on_fold is not None:
+                on_fold(fold, task.metric.loss(fold_scores[-1]))
+    except Exception as exc:  # any candidate failure is a leaderboard row, not a crash
+        record.status = _status_of(exc)
+        record.error = "" if isinstance(exc, TrialPruned) else f"{type(exc).__name__}: {exc}"
+        if record.status == "failed":
+            logger.debug("trial %s failed:\n%s", record.model_id, traceback.format_exc())
+    record.fit_s = fit_s
+    record.duration_s = time.perf_counter() - started
+    if record.status != "ok" or first is None:
+        return record, None
+    record.fold_scores = fold_scores
+    record.score_mean = float(np.mean(fold_scores))
+    record.score_std = float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0
+    record.metrics = {name: float(np.mean(vals)) for name, vals in fold_metrics.items()}
+    record.oof = oof
+    valid_rows = data.X.iloc[data.splits[0][1]]
+    record.predict_ms_per_1k, record.predict_ms_p95 = _latency(first, valid_rows)
+    record.model_mb = first.model.size_bytes() / 1e6
+    record.verdicts = verdicts(task.criteria, record.measures())
+    record.duration_s = time.perf_counter() - started
+    return record, first
+
+
+def refit_rounds(record: TrialRecord) -> int | None:
+    """Rounds for the final refit: the folds' mean best round, scaled for the larger data."""
+    if not record.n_iterations:
+        return None
+    return max(1, int(math.ceil(np.mean(record.n_iterations) * REFIT_ROUNDS_FACTOR)))
+
+
+def refit_estimate(record: TrialRecord, n_folds: int) -> float:
+    """Seconds a refit on all rows is expected to take, from the fold fits."""
+    if not math.isfinite(record.fit_s) or n_folds == 0:
+        return 0.0
+    per_fold = record.fit_s / n_folds
+    # one fold trained on (k-1)/k of the rows (k=1: 80 %); all rows cost proportionally more
+    scale = 1.0 / (1.0 - 1.0 / n_folds) if n_folds > 1 else 1.25
+    return per_fold * scale * 1.2
+
+
+def refit(
+    backend: Backend,
+    record: TrialRecord,
+    data: SearchData,
+    ctx: FitContext,
+    deadline: Deadline,
+) -> FittedCandidate:
+    """Fit the preprocessor and the winning configuration on every row, by `deadline`."""
+    pre = Preprocessor(backend.recipe).fit(data.X, data.profile)
+    X = pre.transform(data.X)
+    model = backend.fit(X, data.y, record.params, ctx, deadline, n_iterations=refit_rounds(record))
+    return FittedCandidate(backend, pre, model, record.params)

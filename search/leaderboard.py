@@ -1,0 +1,184 @@
+"""Trial records and the leaderboard built from them.
+
+Ranking follows the selection rule: successful candidates first, then those passing
+every declared criterion, then the primary metric. Rank 1 is the model `fit` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backends.errors import SearchError
+from search.metrics import Metric
+
+STATUSES = ("ok", "failed", "pruned", "timeout", "oom")
+
+
+@dataclass
+class TrialRecord:
+    """Everything measured about one candidate (backend x recipe x params)."""
+
+    number: int
+    backend: str
+    device: str
+    recipe: str
+    params: dict[str, Any]
+    status: str = "ok"
+    error: str = ""
+    score_mean: float = math.nan
+    score_std: float = math.nan
+    fold_scores: list[float] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    verdicts: dict[str, bool] = field(default_factory=dict)
+    fit_s: float = math.nan
+    predict_ms_per_1k: float = math.nan
+    predict_ms_p95: float = math.nan
+    model_mb: float = math.nan
+    n_iterations: list[int] = field(default_factory=list)
+    truncated: bool = False
+    duration_s: float = math.nan
+    source: str = "search"  # "portfolio" when the config came from the portfolio
+    # out-of-fold predictions, kept in memory for ensembling; never serialized
+    oof: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def model_id(self) -> str:
+        return f"t{self.number:04d}-{self.backend}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and math.isfinite(self.score_mean)
+
+    @property
+    def passed(self) -> bool:
+        return self.ok and all(self.verdicts.values())
+
+    def measures(self) -> dict[str, float]:
+        """Every value a criterion can name: model metrics and operational measures."""
+        return {
+            **self.metrics,
+            "fit_s": self.fit_s,
+            "predict_ms_per_1k": self.predict_ms_per_1k,
+            "predict_ms_p95": self.predict_ms_p95,
+            "model_mb": self.model_mb,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (NaN becomes None), without the out-of-fold predictions."""
+        data = asdict(self)
+        data.pop("oof")
+        return _json_safe(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        data = dict(data)
+        for key in ("score_mean", "score_std", "fit_s", "predict_ms_per_1k", "predict_ms_p95", "model_mb", "duration_s"):
+            if data.get(key) is None:
+                data[key] = math.nan
+        data["metrics"] = {k: (math.nan if v is None else v) for k, v in data.get("metrics", {}).items()}
+        return cls(**data)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+class Leaderboard:
+    """Every candidate of one search, ranked by the selection rule."""
+
+    def __init__(self, metric: Metric, criteria_texts: Sequence[str] = ()) -> None:
+        self.metric = metric
+        self.criteria_texts = list(criteria_texts)
+        self._records: dict[int, TrialRecord] = {}
+
+    def add(self, record: TrialRecord) -> None:
+        self._records[record.number] = record
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> list[TrialRecord]:
+        """Records in rank order (best first)."""
+        return sorted(self._records.values(), key=self._key)
+
+    def _key(self, r: TrialRecord) -> tuple[int, int, float, int]:
+        loss = self.metric.loss(r.score_mean) if r.ok else math.inf
+        return (0 if r.ok else 1, 0 if r.passed else 1, loss, r.number)
+
+    def best(self) -> TrialRecord:
+        """The selected candidate; SearchError if no trial succeeded."""
+        ranked = self.records()
+        if not ranked or not ranked[0].ok:
+            reasons = "; ".join(sorted({f"{r.backend}: {r.status} {r.error}".strip() for r in ranked})[:5])
+            raise SearchError(
+                "No candidate finished successfully"
+                + (f" ({reasons})" if reasons else "")
+                + "; raise time_budget or check the data."
+            )
+        return ranked[0]
+
+    def any_passed(self) -> bool:
+        return any(r.passed for r in self._records.values())
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in STATUSES}
+        for r in self._records.values():
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per candidate with every column the reports need."""
+        rows = []
+        metric_names = list(dict.fromkeys(n for r in self._records.values() for n in r.metrics))
+        for rank, r in enumerate(self.records(), start=1):
+            row: dict[str, Any] = {
+                "rank": rank,
+                "model_id": r.model_id,
+                "backend": r.backend,
+                "device": r.device,
+                "recipe": r.recipe,
+                "source": r.source,
+                "params": json.dumps(_json_safe(r.params), sort_keys=True),
+                "score_mean": r.score_mean,
+                "score_std": r.score_std,
+            }
+            for name in metric_names:
+                row[name] = r.metrics.get(name, math.nan)
+            for text in self.criteria_texts:
+                row[f"pass[{text}]"] = r.verdicts.get(text, False) if r.ok else False
+            row["passed_all"] = r.passed
+            row.update(
+                fit_s=r.fit_s,
+                predict_ms_per_1k=r.predict_ms_per_1k,
+                predict_ms_p95=r.predict_ms_p95,
+                model_mb=r.model_mb,
+                n_iterations=float(np.mean(r.n_iterations)) if r.n_iterations else math.nan,
+                status=r.status,
+                error=r.error,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def from_records(cls, metric: Metric, criteria_texts: Sequence[str], records: Iterable[TrialRecord]) -> Leaderboard:
+        board = cls(metric, criteria_texts)
+        for r in records:
+            board.add(r)
+        return board

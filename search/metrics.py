@@ -1,0 +1,107 @@
+"""Model metrics: a name, a direction, whether it needs probabilities, and a function.
+
+Predictions handed to a metric are the engine's raw outputs: class-probability matrices
+(n, k) for classification and values (n,) for regression; targets are encoded labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from backends.contracts import TaskType
+from backends.errors import ConfigError
+
+_EPS = 1e-15
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A model metric; `score` works on raw predictions (probabilities or values)."""
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    greater_is_better: bool
+    tasks: frozenset[TaskType]
+
+    def score(self, y_true: np.ndarray, raw: np.ndarray) -> float:
+        """The metric value of raw predictions `raw` against encoded targets `y_true`."""
+        return float(self.fn(y_true, raw))
+
+    def better(self, a: float, b: float) -> bool:
+        """True if value `a` is strictly better than `b`."""
+        return a > b if self.greater_is_better else a < b
+
+    def loss(self, value: float) -> float:
+        """The value as a quantity to minimize (Optuna minimizes)."""
+        return -value if self.greater_is_better else value
+
+
+def _labels(raw: np.ndarray) -> np.ndarray:
+    return np.asarray(raw).argmax(axis=1)
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    if proba.shape[1] == 2:
+        return skm.roc_auc_score(y, proba[:, 1])
+    return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(proba.shape[1]))
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(proba, _EPS, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return skm.log_loss(y, p, labels=range(proba.shape[1]))
+
+
+def _f1(y: np.ndarray, proba: np.ndarray) -> float:
+    average = "binary" if proba.shape[1] == 2 else "macro"
+    return skm.f1_score(y, _labels(proba), average=average)
+
+
+_CLS = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
+_REG = frozenset({TaskType.REGRESSION})
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", _roc_auc, True, _CLS),
+        Metric("log_loss", _log_loss, False, _CLS),
+        Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, _CLS),
+        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, _CLS),
+        Metric("f1", _f1, True, _CLS),
+        Metric("rmse", lambda y, p: float(np.sqrt(skm.mean_squared_error(y, p))), False, _REG),
+        Metric("mae", skm.mean_absolute_error, False, _REG),
+        Metric("r2", skm.r2_score, True, _REG),
+    )
+}
+
+DEFAULT_METRIC = {TaskType.BINARY: "roc_auc", TaskType.MULTICLASS: "log_loss", TaskType.REGRESSION: "rmse"}
+
+
+def get_metric(spec: str | Callable[..., float] | Metric | None, task: TaskType) -> Metric:
+    """Resolve a metric name, a `Metric`, or a user callable `fn(y_true, raw) -> float` for `task`.
+
+    A plain callable is taken as greater-is-better unless it carries a
+    `greater_is_better = False` attribute; its name is its `__name__`.
+    """
+    if spec is None:
+        spec = DEFAULT_METRIC[task]
+    if isinstance(spec, Metric):
+        metric = spec
+    elif callable(spec):
+        name = getattr(spec, "__name__", "custom_metric")
+        metric = Metric(name, spec, bool(getattr(spec, "greater_is_better", True)), frozenset(TaskType))
+    elif isinstance(spec, str):
+        key = spec.strip().lower()
+        if key not in METRICS:
+            raise ConfigError(f"Unknown metric {spec!r}; choose from {', '.join(METRICS)} or pass a callable.")
+        metric = METRICS[key]
+    else:
+        raise ConfigError(f"metric must be a name or a callable, got {type(spec).__name__}; pass e.g. 'roc_auc'.")
+    if task not in metric.tasks:
+        valid = [n for n, m in METRICS.items() if task in m.tasks]
+        raise ConfigError(f"Metric {metric.name!r} does not apply to a {task.value} task; use one of {', '.join(valid)}.")
+    return metric

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real datasets folder, small real slices, an injectable clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def dataset_path(name: str, split: str = "train") -> Path:
+    path = DATASETS / name / f"{name}.{split}.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"shared dataset {name} not found at {path}")
+    return path
+
+
+def load_slice(name: str, rows: int, split: str = "train", seed: int = 0) -> pd.DataFrame:
+    """A reproducible random slice of a shared dataset."""
+    frame = pd.read_csv(dataset_path(name, split), low_memory=False)
+    if rows < len(frame):
+        frame = frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+    return frame
