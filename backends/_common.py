@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pathlib import Path
+
 import numpy as np
 from optuna.distributions import (
     BaseDistribution,
@@ -175,6 +177,27 @@ def read_meta_file(meta: Mapping[str, Any], default: str) -> str:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in {".", ".."}:
         raise PackageError(f"Model metadata names an invalid file {name!r}; the package is corrupt.")
     return name
+
+
+def model_path(directory: Path, meta: Mapping[str, Any], default: str) -> Path:
+    """The existing model file named by `meta` inside `directory`; PackageError when it is missing."""
+    path = Path(directory) / read_meta_file(meta, default)
+    if not path.is_file():
+        raise PackageError(f"Model file {path.name} is missing; the package is incomplete.")
+    return path
+
+
+def round_plan(
+    n_iterations: int | None, has_eval_set: bool, learning_rate: float, n_rows: int, max_rounds: int
+) -> tuple[int, int | None]:
+    """(rounds, early-stopping patience) for a booster: fixed rounds, early stopping on an eval set, or a default."""
+    if n_iterations is not None:
+        if n_iterations < 1:
+            raise ConfigError(f"n_iterations must be a positive number of rounds, got {n_iterations}.")
+        return int(n_iterations), None
+    if has_eval_set:
+        return max_rounds, early_stopping_patience(n_rows)
+    return default_rounds(learning_rate), None
 
 
 def task_from_meta(meta: Mapping[str, Any]) -> tuple[TaskType, int]:

@@ -23,16 +23,15 @@ from backends._common import (
     check_xy,
     clip_to_space,
     dedupe,
-    default_rounds,
-    early_stopping_patience,
+    model_path,
+    round_plan,
     n_classes,
     normalize_rows,
-    read_meta_file,
     resolve_params,
     task_from_meta,
 )
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
-from backends.errors import ConfigError, PackageError
+from backends.errors import PackageError
 from backends.registry import register
 
 logger = logging.getLogger(__name__)
@@ -224,21 +223,15 @@ class LightGBMBackend(Backend):
         y = check_xy(X, y, ctx)
         k = n_classes(ctx, y)
         lgb_params = self._params(p, ctx, k)
-        if n_iterations is not None and n_iterations < 1:
-            raise ConfigError(f"n_iterations must be a positive number of rounds, got {n_iterations}.")
+        use_eval = eval_set is not None and n_iterations is None
+        rounds, patience = round_plan(n_iterations, use_eval, lgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
 
         dtrain = lgb.Dataset(X, label=y, params=lgb_params, free_raw_data=True)
         valid_sets: list[lgb.Dataset] = []
-        patience: int | None = None
-        if n_iterations is not None:
-            rounds = int(n_iterations)
-        elif eval_set is not None:
+        if use_eval:
             X_val, y_val = eval_set
             y_val = check_xy(X_val, y_val, ctx, "eval set")
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=dtrain, params=lgb_params)]
-            rounds, patience = _MAX_ROUNDS, early_stopping_patience(ctx.n_rows)
-        else:
-            rounds = default_rounds(lgb_params["learning_rate"])
         # bin the data before the clock starts so round timings reflect boosting alone
         dtrain.construct()
         for ds in valid_sets:
@@ -266,9 +259,7 @@ class LightGBMBackend(Backend):
     def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:
         """Read `model.txt` (plain text trees; nothing is executed)."""
         task, k = task_from_meta(meta)
-        path = Path(directory) / read_meta_file(meta, _FILE)
-        if not path.is_file():
-            raise PackageError(f"Model file {path.name} is missing; the package is incomplete.")
+        path = model_path(directory, meta, _FILE)
         try:
             booster = lgb.Booster(model_file=str(path))
         except lgb.basic.LightGBMError as exc:

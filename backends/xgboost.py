@@ -26,16 +26,15 @@ from backends._common import (
     clip_to_space,
     cuda_device_count,
     dedupe,
-    default_rounds,
-    early_stopping_patience,
+    model_path,
+    round_plan,
     n_classes,
     normalize_rows,
-    read_meta_file,
     resolve_params,
     task_from_meta,
 )
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
-from backends.errors import ConfigError, PackageError
+from backends.errors import PackageError
 from backends.registry import register
 
 logger = logging.getLogger(__name__)
@@ -226,27 +225,18 @@ class XGBoostBackend(Backend):
         y = check_xy(X, y, ctx)
         k = n_classes(ctx, y)
         xgb_params = self._params(p, ctx, k)
-        if n_iterations is not None and n_iterations < 1:
-            raise ConfigError(f"n_iterations must be a positive number of rounds, got {n_iterations}.")
+        use_eval = eval_set is not None and n_iterations is None
+        rounds, patience = round_plan(n_iterations, use_eval, xgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
 
         dtrain = xgb.DMatrix(X, label=y, enable_categorical=True, nthread=ctx.n_jobs)
         evals: list[tuple[xgb.DMatrix, str]] = []
         callbacks: list[xgb.callback.TrainingCallback] = []
-        if n_iterations is not None:
-            rounds = int(n_iterations)
-        elif eval_set is not None:
+        if use_eval:
             X_val, y_val = eval_set
             y_val = check_xy(X_val, y_val, ctx, "eval set")
             evals = [(xgb.DMatrix(X_val, label=y_val, enable_categorical=True, nthread=ctx.n_jobs), "valid")]
-            rounds = _MAX_ROUNDS
             # save_best cuts the booster to its best round, also when the deadline callback ends training
-            callbacks.append(
-                xgb.callback.EarlyStopping(
-                    rounds=early_stopping_patience(ctx.n_rows), data_name="valid", save_best=True
-                )
-            )
-        else:
-            rounds = default_rounds(xgb_params["learning_rate"])
+            callbacks.append(xgb.callback.EarlyStopping(rounds=patience, data_name="valid", save_best=True))
         deadline_cb = _DeadlineCallback(IterationBudget(deadline))
         callbacks.append(deadline_cb)
 
@@ -263,9 +253,7 @@ class XGBoostBackend(Backend):
     def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:
         """Read `model.ubj` (XGBoost's own JSON-like format; nothing is executed)."""
         task, k = task_from_meta(meta)
-        path = Path(directory) / read_meta_file(meta, _FILE)
-        if not path.is_file():
-            raise PackageError(f"Model file {path.name} is missing; the package is incomplete.")
+        path = model_path(directory, meta, _FILE)
         booster = xgb.Booster()
         try:
             booster.load_model(str(path))

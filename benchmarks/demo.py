@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         train, test, target, metric, name = _fallback(out / "data")
     print(f"demo: automl fit on {name} ({train}), target {target!r}, metric {metric}, budget {args.time_budget}s")
     cmd = [sys.executable, "-m", "automl.cli", "fit", str(train), "--target", target, "--metric", metric,
-           "--time-budget", args.time_budget, "--out", str(out), "--success", f"predict_ms_p95 <= 50"]
+           "--time-budget", args.time_budget, "--out", str(out), "--success", "predict_ms_p95 <= 50"]
     code = subprocess.call(cmd)
     if code != 0:
         return code

@@ -42,10 +42,14 @@ class Budget:
         """Seconds kept for writing the package and the report."""
         return min(5.0, max(0.5, 0.03 * self.seconds))
 
+    def slack(self) -> float:
+        """Seconds kept for what trial deadlines do not bound: per-fold preprocessing and latency probes."""
+        return min(5.0, max(1.0, 0.03 * self.seconds))
+
     def search_deadline(self, refit_estimate: float) -> Deadline:
         """When trials must stop so the refit (`refit_estimate` s) and packaging still fit."""
         refit = min(refit_estimate, 0.3 * self.seconds)
-        return Deadline(self.start + self.seconds - self.packaging_reserve() - refit, self.clock)
+        return Deadline(self.start + self.seconds - self.packaging_reserve() - self.slack() - refit, self.clock)
 
     def trial_deadline(self, search: Deadline, have_model: bool) -> Deadline:
         """A trial may take half of what is left once some model exists, so one slow family cannot eat it all."""

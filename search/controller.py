@@ -9,9 +9,10 @@ re-queue it, and finished trials are never re-run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -47,10 +48,21 @@ class SearchOutcome:
     n_folds: int
 
 
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Our logger reports every trial; Optuna's INFO lines would repeat them. Its verbosity is restored after."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
     """Create or resume the study; RDB URLs get heartbeats so a killed trial is retried."""
     # heartbeats, retries and grouped TPE are marked experimental by Optuna; we rely on them on purpose
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return _open_study(storage, study_name, seed, n_folds)
 
@@ -193,7 +205,8 @@ class Controller:
                 study.stop()
 
         if not self._done():
-            self.study.optimize(
-                self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
-            )
+            with quiet_optuna():
+                self.study.optimize(
+                    self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
+                )
         return SearchOutcome(self.board, self.study, self.best_candidate, len(self.data.splits))

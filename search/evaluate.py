@@ -26,6 +26,7 @@ from search.task import SearchData, Task
 logger = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 30
+LATENCY_MAX_S = 0.5  # stop probing one-row latency after this long (slow models), keeping >= 5 samples
 BATCH_SAMPLE_ROWS = 2_000
 # a refit on all rows sees more data than a fold, so it may use a few more rounds
 REFIT_ROUNDS_FACTOR = 1.1
@@ -78,12 +79,14 @@ def _latency(candidate: FittedCandidate, rows: pd.DataFrame) -> tuple[float, flo
     t0 = time.perf_counter()
     candidate.predict_raw(batch)
     per_1k = (time.perf_counter() - t0) * 1000.0 / len(batch) * 1000.0
-    singles = []
+    singles: list[float] = []
     for i in range(min(LATENCY_SAMPLES, len(rows))):
         row = rows.iloc[i : i + 1]
         t0 = time.perf_counter()
         candidate.predict_raw(row)
         singles.append((time.perf_counter() - t0) * 1000.0)
+        if len(singles) >= 5 and sum(singles) > LATENCY_MAX_S * 1000.0:
+            break
     return per_1k, float(np.percentile(singles, 95))
 
 

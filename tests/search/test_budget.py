@@ -31,12 +31,13 @@ def test_budget_must_be_positive(bad):
 def test_search_deadline_reserves_refit_and_packaging(clock):
     b = Budget(100, clock)
     assert b.packaging_reserve() == pytest.approx(3.0)
-    assert b.search_deadline(10).remaining() == pytest.approx(87.0)
+    assert b.slack() == pytest.approx(3.0)
+    assert b.search_deadline(10).remaining() == pytest.approx(84.0)
     # a huge refit estimate is capped so the search still gets most of the budget
-    assert b.search_deadline(1000).remaining() == pytest.approx(67.0)
+    assert b.search_deadline(1000).remaining() == pytest.approx(64.0)
     assert b.refit_deadline().remaining() == pytest.approx(97.0)
-    clock.advance(99)
-    assert b.search_deadline(0).expired() and b.remaining() == pytest.approx(1.0)
+    clock.advance(95)
+    assert b.search_deadline(0).expired() and b.remaining() == pytest.approx(5.0)
 
 
 def test_trial_deadline_shares_remaining_time_once_a_model_exists(clock):
