@@ -137,8 +137,8 @@ def fit(
     y = _encode_target(frame, prof)
     splits = make_splits(y, prof.task, seed)
     search_data = SearchData(X=X, y=y, profile=prof, splits=splits)
-    print_ = fingerprint(frame)
-    name = study_name or f"automl-{print_[:12]}-seed{seed}"
+    data_print = fingerprint(frame)
+    name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
         the_task, search_data, families, budget,
         device=dev, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
@@ -185,11 +185,11 @@ def fit(
         "backends": [b.name for b in families],
         "seed": seed,
         "study_name": name,
-        "data_fingerprint": print_,
+        "data_fingerprint": data_print,
     }
     manifest_extra = {
         "seed": seed,
-        "data_fingerprint": print_,
+        "data_fingerprint": data_print,
         "metrics": {m.name: best.metrics.get(m.name) for m in the_task.metrics},
         "primary_metric": primary.name,
         "criteria": [c.text for c in criteria],
@@ -209,7 +209,8 @@ def _final_model(
     backend = controller.backends[best.backend]
     deadline = budget.refit_deadline()
     estimate = refit_estimate(best, len(data.splits))
-    fold_model = controller.best_candidate if controller.best_candidate is not None and controller.board.best().number == best.number else None
+    # the controller keeps the fold-0 model of the best trial of this run (none when the best was resumed)
+    fold_model = controller.best_candidate
     if fold_model is None or deadline.remaining() >= estimate:
         try:
             ctx = full_data_context(controller.ctx, len(data.y))

@@ -60,11 +60,10 @@ def _stderr_console() -> Any:
 class _Progress:
     """A progress bar over the time budget with trials so far and the best score (terminals only)."""
 
-    def __init__(self, budget: float, metric: str | None) -> None:
+    def __init__(self, budget: float) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.enabled = sys.stderr.isatty()
-        self.metric = metric
         self.start = time.monotonic()
         self.budget = budget
         self.progress = Progress(
@@ -125,7 +124,7 @@ def fit_cmd(train: Path, target: str, task: str | None, metric: str | None, succ
 
     _setup_logging(verbose)
     frame = read_table(train)
-    with _Progress(time_budget, metric) as progress:
+    with _Progress(time_budget) as progress:
         result = fit(
             frame, target, task=task, metric=metric, success=list(success) or None, time_budget=time_budget,
             n_trials=n_trials, device=device, seed=seed, storage=storage, study_name=study_name,

@@ -18,7 +18,8 @@ _TARGET = "__target__"
 class _AutoBase(BaseEstimator):
     """Stores its arguments verbatim (sklearn rule); all work happens in `fit`."""
 
-    _task: str
+    def _task_of(self, y: np.ndarray) -> str:
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -51,7 +52,7 @@ class _AutoBase(BaseEstimator):
         frame = self._frame(X).copy()
         frame[_TARGET] = np.asarray(y)
         self.result_: Result = fit(
-            frame, _TARGET, task=self._task, metric=self.metric, success=self.success,
+            frame, _TARGET, task=self._task_of(frame[_TARGET].to_numpy()), metric=self.metric, success=self.success,
             time_budget=self.time_budget, n_trials=self.n_trials, device=self.device,
             seed=self.seed, backends=self.backends,
         )
@@ -73,11 +74,10 @@ class _AutoBase(BaseEstimator):
 class AutoClassifier(ClassifierMixin, _AutoBase):
     """Binary or multiclass classification by AutoML search; `score` is accuracy."""
 
-    _task = "classification"
+    def _task_of(self, y: np.ndarray) -> str:
+        return "binary" if len(pd.unique(y)) == 2 else "multiclass"
 
     def fit(self, X: Any, y: Any) -> AutoClassifier:
-        n_classes = len(pd.unique(np.asarray(y)))
-        self._task = "binary" if n_classes == 2 else "multiclass"
         super().fit(X, y)
         self.classes_ = np.asarray(self.result_.best.classes)
         return self
@@ -91,4 +91,5 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
 class AutoRegressor(RegressorMixin, _AutoBase):
     """Regression by AutoML search; `score` is R^2."""
 
-    _task = "regression"
+    def _task_of(self, y: np.ndarray) -> str:
+        return "regression"
