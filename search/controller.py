@@ -50,9 +50,10 @@ class SearchOutcome:
 
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
-    """Our logger reports every trial; Optuna's INFO lines would repeat them. Its verbosity is restored after."""
+    """Our logger reports every trial (failures as one-line warnings); Optuna's lines, with a traceback
+    per failed trial, would repeat them. Its verbosity is restored after."""
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(verbosity, logging.WARNING))
+    optuna.logging.set_verbosity(max(verbosity, logging.ERROR))
     try:
         yield
     finally:
@@ -192,6 +193,8 @@ class Controller:
                 r.number, r.backend, self.task.metric.name, r.score_mean, r.score_std, r.fit_s,
                 "" if r.passed else " (fails a criterion)",
             )
+        elif r.status in ("failed", "oom"):
+            logger.warning("trial %d %s %s: %s", r.number, r.backend, r.status, r.error)
         else:
             logger.info("trial %d %s %s %s", r.number, r.backend, r.status, r.error)
 

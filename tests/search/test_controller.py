@@ -1,0 +1,103 @@
+"""The controller records every failing candidate and goes on; the portfolio runs first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from optuna.distributions import CategoricalDistribution
+
+from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
+from features.profile import profile
+from search.budget import Budget
+from search.controller import Controller, portfolio_order
+from search.criteria import parse_criteria
+from search.metrics import get_metric
+from search.splits import make_splits
+from search.task import SearchData, Task
+from tests.conftest import FakeClock, load_slice
+
+MODES = ["ok", "raise", "nan", "oom", "slow"]
+
+
+class _ConstModel(Model):
+    backend = "fake"
+
+    def __init__(self, value: float) -> None:
+        self.value, self.info = value, FitInfo()
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.tile([1 - self.value, self.value], (len(X), 1))
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {}
+
+    def size_bytes(self) -> int:
+        return 2_000_000
+
+
+class FakeBackend(Backend):
+    """Each `mode` fails in one way; the clock is the test's fake clock."""
+
+    name = "fake"
+    recipe = "dense"
+    tasks: ClassVar[frozenset[TaskType]] = frozenset(TaskType)
+    clock: FakeClock
+
+    def search_space(self, ctx: FitContext) -> dict:
+        return {"mode": CategoricalDistribution(MODES)}
+
+    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        return [{"mode": m} for m in MODES]
+
+    def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
+        mode = params["mode"]
+        if mode == "raise":
+            raise RuntimeError("boom")
+        if mode == "oom":
+            raise MemoryError("no room")
+        if mode == "slow":
+            self.clock.advance(5_000)  # overruns the whole trial's deadline, not only its fold's share
+        return _ConstModel(np.nan if mode == "nan" else 0.5)
+
+    def load(self, directory: Path, meta: Any) -> Model:
+        return _ConstModel(0.5)
+
+
+def test_failures_become_statuses_and_the_search_goes_on():
+    data = load_slice("german_credit", 200)
+    prof = profile(data, "credit")
+    y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
+    search_data = SearchData(X=data[prof.feature_columns], y=y, profile=prof, splits=make_splits(y, prof.task, 0))
+    task = Task(prof.task, (get_metric("roc_auc", prof.task),), tuple(parse_criteria("model_mb <= 1", prof.task)), 2)
+    clock = FakeClock()
+    backend = FakeBackend()
+    backend.clock = clock
+    controller = Controller(task, search_data, [backend], Budget(1000, clock), n_trials=5)
+    board = controller.run().leaderboard
+    by_mode = {r.params["mode"]: r for r in board.records()}
+    assert set(by_mode) == set(MODES)
+    assert by_mode["ok"].status == "ok" and by_mode["ok"].score_mean == 0.5
+    assert by_mode["ok"].verdicts == {"model_mb <= 1": False} and not by_mode["ok"].passed
+    assert by_mode["raise"].status == "failed" and "RuntimeError: boom" in by_mode["raise"].error
+    assert by_mode["nan"].status == "failed" and "NaN" in by_mode["nan"].error
+    assert by_mode["oom"].status == "oom" and "no room" in by_mode["oom"].error
+    assert by_mode["slow"].status == "timeout" and "deadline" in by_mode["slow"].error
+    assert board.best().params["mode"] == "ok"
+    assert all(r.source == "portfolio" for r in board.records())
+
+
+class _Named(FakeBackend):
+    def __init__(self, name: str, cost: float, n: int) -> None:
+        self.name, self.relative_cost, self.n = name, cost, n  # type: ignore[misc]
+
+    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        return [{"i": i} for i in range(self.n)]
+
+
+def test_portfolio_is_round_robin_cheapest_first():
+    ctx = FitContext(TaskType.BINARY, 100, 3)
+    order = portfolio_order([_Named("slow", 3.0, 2), _Named("cheap", 0.2, 3), _Named("mid", 1.0, 1)], ctx)
+    assert [(n, p["i"]) for n, p in order] == [("cheap", 0), ("mid", 0), ("slow", 0), ("cheap", 1), ("slow", 1), ("cheap", 2)]
