@@ -22,6 +22,7 @@ demo: install
 	$(PY) -m benchmarks.demo --datasets $(DATASETS) --out $(DEMO_OUT) --time-budget $(DEMO_BUDGET)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 clean:

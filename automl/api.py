@@ -62,7 +62,8 @@ class Result:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.leaderboard.to_csv(out / "leaderboard.csv", index=False)
-        (out / "leaderboard.json").write_text(json.dumps([r.to_dict() | {"rank": i + 1, "model_id": r.model_id} for i, r in enumerate(self.board.records())], indent=1))
+        rows = [r.to_dict() | {"rank": i + 1, "model_id": r.model_id} for i, r in enumerate(self.board.records())]
+        (out / "leaderboard.json").write_text(json.dumps(rows, indent=1))
         (out / "report.json").write_text(json.dumps(self.report, indent=1, default=str))
         return self.save(out / "model")
 
@@ -215,10 +216,13 @@ def _final_model(
         try:
             ctx = full_data_context(controller.ctx, len(data.y))
             fitted = refit(backend, best, data, ctx, deadline)
-            return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated}
+            info = fitted.model.info
+            return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
         except Exception as exc:  # a failed refit falls back to the fold model when there is one
             if fold_model is None:
-                raise SearchError(f"Refitting the best model failed ({type(exc).__name__}: {exc}); rerun with a larger time_budget.") from exc
+                raise SearchError(
+                    f"Refitting the best model failed ({type(exc).__name__}: {exc}); rerun with a larger time_budget."
+                ) from exc
             logger.warning("refit on all rows failed (%s); packaging the fold-0 model instead", exc)
             reason = f"refit failed: {type(exc).__name__}: {exc}"
     else:

@@ -173,7 +173,9 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
     except PackageError:
         raise
     except Exception as exc:
-        raise PackageError(f"Could not load the package's model ({type(exc).__name__}: {exc}); re-export it with this engine version.") from exc
+        raise PackageError(
+            f"Could not load the package's model ({type(exc).__name__}: {exc}); re-export it with this engine version."
+        ) from exc
     pipeline = Pipeline(
         task=TaskType(manifest["task"]),
         target=manifest["target"],

@@ -17,7 +17,10 @@ import pandas as pd
 from backends.errors import AutoMLError
 
 F = TypeVar("F", bound=Callable[..., Any])
-SUMMARY_COLUMNS = ["rank", "model_id", "backend", "device", "score_mean", "score_std", "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status"]
+SUMMARY_COLUMNS = [
+    "rank", "model_id", "backend", "device", "score_mean", "score_std",
+    "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status",
+]
 
 
 def _friendly_errors(func: F) -> F:
@@ -35,8 +38,8 @@ def _friendly_errors(func: F) -> F:
 
 
 def _setup_logging(verbose: int) -> None:
-    from rich.logging import RichHandler
     import optuna
+    from rich.logging import RichHandler
 
     from automl._logging import set_verbosity
 
@@ -101,7 +104,9 @@ def main() -> None:
 @main.command("fit")
 @click.argument("train", type=click.Path(path_type=Path))
 @click.option("--target", "-t", required=True, help="Name of the column to predict.")
-@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default).")
+@click.option(
+    "--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default)."
+)
 @click.option("--metric", "-m", default=None, help="Primary metric: roc_auc, log_loss, accuracy, balanced_accuracy, f1, rmse, mae, r2.")
 @click.option("--success", "-s", multiple=True, help="Success criterion, e.g. 'roc_auc >= 0.85' or 'predict_ms_p95 <= 5' (repeatable).")
 @click.option("--time-budget", type=float, default=60.0, show_default=True, help="Seconds for the whole fit, refit and packaging included.")

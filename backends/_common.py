@@ -9,9 +9,8 @@ import ctypes
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from optuna.distributions import (

@@ -24,10 +24,10 @@ from backends._common import (
     clip_to_space,
     dedupe,
     model_path,
-    round_plan,
     n_classes,
     normalize_rows,
     resolve_params,
+    round_plan,
     task_from_meta,
 )
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType

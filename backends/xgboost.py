@@ -27,10 +27,10 @@ from backends._common import (
     cuda_device_count,
     dedupe,
     model_path,
-    round_plan,
     n_classes,
     normalize_rows,
     resolve_params,
+    round_plan,
     task_from_meta,
 )
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType

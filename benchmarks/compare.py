@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         for row in (run_automl(ds, train, test, args.time_budget, args.seed), run_lightgbm(ds, train, test)):
             row |= {"dataset": name, "metric": ds.metric, "train_rows": len(train), "test_rows": len(test)}
             rows.append(row)
-            print(f"{name:20s} {row['system']:17s} {ds.metric}={row['score']:.4f}  wall {row['wall_s']:6.1f}s  trials {row['trials']}", flush=True)
+            line = f"{name:20s} {row['system']:17s} {ds.metric}={row['score']:.4f}  wall {row['wall_s']:6.1f}s  trials {row['trials']}"
+            print(line, flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rows, indent=1))

@@ -223,7 +223,7 @@ def _unsupported_reason(s: pd.Series) -> str | None:
         or isinstance(dt, (pd.CategoricalDtype, pd.StringDtype))
     ):
         return None
-    if dt != object:
+    if dt != np.dtype(object):
         return f"has unsupported dtype {dt}; convert it to numbers or strings"
     inferred = ptypes.infer_dtype(s, skipna=True)
     if inferred == "bytes":
@@ -460,7 +460,8 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
     bad_names = [c for c in frame.columns if not isinstance(c, str)]
     if bad_names:
         raise DataError(
-            f"Column names must be strings but {name_list([str(c) for c in bad_names])} are not; rename them, e.g. frame.columns = frame.columns.astype(str)."
+            f"Column names must be strings but {name_list([str(c) for c in bad_names])} are not; "
+            "rename them, e.g. frame.columns = frame.columns.astype(str)."
         )
     y = _check_target(frame, target)
     features = [c for c in frame.columns if c != target]
@@ -471,7 +472,9 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
     # ---- task and classes
     y_unique = int(y.nunique())
     if y_unique < 2:
-        raise DataError(f"Target column {target!r} has a single value ({_py(y.iloc[0])!r}); a model needs at least two classes or distinct values.")
+        raise DataError(
+            f"Target column {target!r} has a single value ({_py(y.iloc[0])!r}); a model needs at least two classes or distinct values."
+        )
     if forced is None:
         task_ = _infer_task(y, y_unique)
     else:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from backends.contracts import Backend, Device, FitContext
+from backends.errors import ConfigError
 from search.budget import Budget
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
@@ -75,7 +76,7 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -
             storage,
             heartbeat_interval=HEARTBEAT_S,
             grace_period=2 * HEARTBEAT_S,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0) if n_folds > 1 else optuna.pruners.NopPruner()
@@ -121,6 +122,30 @@ class Controller:
         self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
         self.best_candidate: FittedCandidate | None = None
         self.study = open_study(storage, study_name, task.seed, len(data.splits))
+        self._check_signature()
+
+    def _signature(self) -> dict[str, object]:
+        return {
+            "task": self.task.type.value,
+            "metric": self.task.metric.name,
+            "backends": sorted(self.backends),
+            "n_rows": len(self.data.y),
+            "columns": list(self.data.profile.feature_columns),
+            "seed": self.task.seed,
+        }
+
+    def _check_signature(self) -> None:
+        """A resumed study must be the same search: same task, metric, backends, data shape and seed."""
+        mine = self._signature()
+        stored = self.study.user_attrs.get("signature")
+        if stored is None:
+            self.study.set_user_attr("signature", mine)
+        elif stored != mine:
+            differs = ", ".join(k for k in mine if stored.get(k) != mine[k])
+            raise ConfigError(
+                f"Study {self.study.study_name!r} in this storage belongs to a different search ({differs} differ); "
+                "use another study name or storage."
+            )
 
     # -- budget -----------------------------------------------------------------
     def _best_refit_estimate(self) -> float:

@@ -101,3 +101,26 @@ def test_portfolio_is_round_robin_cheapest_first():
     ctx = FitContext(TaskType.BINARY, 100, 3)
     order = portfolio_order([_Named("slow", 3.0, 2), _Named("cheap", 0.2, 3), _Named("mid", 1.0, 1)], ctx)
     assert [(n, p["i"]) for n, p in order] == [("cheap", 0), ("mid", 0), ("slow", 0), ("cheap", 1), ("slow", 1), ("cheap", 2)]
+
+
+def test_resuming_a_study_of_another_search_is_refused(tmp_path):
+    import pytest
+
+    from backends import registry
+    from backends.errors import ConfigError
+
+    data = load_slice("german_credit", 150)
+    prof = profile(data, "credit")
+    y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
+    search_data = SearchData(X=data[prof.feature_columns], y=y, profile=prof, splits=make_splits(y, prof.task, 0))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    def controller(metric: str, backends: list[str]) -> Controller:
+        task = Task(prof.task, (get_metric(metric, prof.task),), (), 2)
+        families = [registry.get(b) for b in backends]
+        return Controller(task, search_data, families, Budget(60), n_trials=1, storage=url, study_name="s")
+
+    controller("roc_auc", ["linear"]).run()
+    controller("roc_auc", ["linear"]).run()  # the same search resumes fine
+    with pytest.raises(ConfigError, match="metric, backends differ"):
+        controller("log_loss", ["linear", "lightgbm"])
