@@ -151,7 +151,7 @@ def fit(
     best = board.best()
 
     t_refit = time.monotonic()
-    fitted, refit_note = _final_model(best, controller, search_data, budget)
+    fitted, refit_note = _final_model(best, outcome.best_candidate, controller, search_data, budget)
     refit_s = time.monotonic() - t_refit
 
     schema = input_schema(prof)
@@ -204,14 +204,15 @@ def fit(
 
 
 def _final_model(
-    best: TrialRecord, controller: Controller, data: SearchData, budget: Budget
+    best: TrialRecord, fold_model: FittedCandidate | None, controller: Controller, data: SearchData, budget: Budget
 ) -> tuple[FittedCandidate, dict[str, Any]]:
-    """Refit the winner on every row when the budget allows; else keep its fold-0 model."""
+    """Refit the winner on every row when the budget allows; else keep its fold-0 model.
+
+    `fold_model` is the best trial's fold-0 model when that trial ran in this process (None when resumed).
+    """
     backend = controller.backends[best.backend]
     deadline = budget.refit_deadline()
     estimate = refit_estimate(best, len(data.splits))
-    # the controller keeps the fold-0 model of the best trial of this run (none when the best was resumed)
-    fold_model = controller.best_candidate
     if fold_model is None or deadline.remaining() >= estimate:
         try:
             ctx = full_data_context(controller.ctx, len(data.y))

@@ -20,7 +20,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from backends.contracts import Deadline, FitContext, TaskType
+from backends.contracts import Deadline, FitContext, FitInfo, TaskType
 from backends.errors import ConfigError, DataError, PackageError
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,28 @@ def read_meta_file(meta: Mapping[str, Any], default: str) -> str:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in {".", ".."}:
         raise PackageError(f"Model metadata names an invalid file {name!r}; the package is corrupt.")
     return name
+
+
+def shape_prediction(raw: np.ndarray, task: TaskType, n_classes: int) -> np.ndarray:
+    """A booster's raw output as the Model contract wants it: (n, k) probabilities or (n,) values."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if task is TaskType.BINARY:
+        return binary_to_two_columns(raw)
+    if task is TaskType.MULTICLASS:
+        return normalize_rows(raw.reshape(-1, n_classes))
+    return raw.reshape(-1)
+
+
+def booster_meta(file: str, task: TaskType, n_classes: int, n_rounds: int, info: FitInfo) -> dict[str, Any]:
+    """The metadata a booster's `load` needs, written beside its model file."""
+    return {
+        "file": file,
+        "task": task.value,
+        "n_classes": n_classes,
+        "best_iteration": n_rounds,
+        "n_iterations": info.n_iterations,
+        "truncated": info.truncated,
+    }
 
 
 def model_path(directory: Path, meta: Mapping[str, Any], default: str) -> Path:

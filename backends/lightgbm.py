@@ -19,15 +19,15 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 
 from backends._common import (
     IterationBudget,
-    binary_to_two_columns,
+    booster_meta,
     check_xy,
     clip_to_space,
     dedupe,
     model_path,
     n_classes,
-    normalize_rows,
     resolve_params,
     round_plan,
+    shape_prediction,
     task_from_meta,
 )
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
@@ -60,27 +60,14 @@ class LightGBMModel(Model):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """(n, k) probabilities for classification, (n,) values for regression, float64."""
-        raw = np.asarray(self.booster.predict(X, num_iteration=self.n_rounds), dtype=np.float64)
-        if self.task is TaskType.BINARY:
-            return binary_to_two_columns(raw)
-        if self.task is TaskType.MULTICLASS:
-            return normalize_rows(raw.reshape(len(X), self.n_classes))
-        return raw.reshape(-1)
+        return shape_prediction(self.booster.predict(X, num_iteration=self.n_rounds), self.task, self.n_classes)
 
     def save(self, directory: Path) -> dict[str, Any]:
         """Write `model.txt` (only the rounds in use); return the metadata `load` needs."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / _FILE), num_iteration=self.n_rounds)
-        return {
-            "file": _FILE,
-            "task": self.task.value,
-            "n_classes": self.n_classes,
-            "best_iteration": self.n_rounds,
-            "n_iterations": self.info.n_iterations,
-            "truncated": self.info.truncated,
-            "lightgbm_version": lgb.__version__,
-        }
+        return booster_meta(_FILE, self.task, self.n_classes, self.n_rounds, self.info) | {"lightgbm_version": lgb.__version__}
 
     def size_bytes(self) -> int:
         """Length of the text model (rounds in use only)."""

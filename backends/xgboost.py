@@ -21,16 +21,16 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 
 from backends._common import (
     IterationBudget,
-    binary_to_two_columns,
+    booster_meta,
     check_xy,
     clip_to_space,
     cuda_device_count,
     dedupe,
     model_path,
     n_classes,
-    normalize_rows,
     resolve_params,
     round_plan,
+    shape_prediction,
     task_from_meta,
 )
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
@@ -69,27 +69,14 @@ class XGBoostModel(Model):
         """(n, k) probabilities for classification, (n,) values for regression, float64."""
         dmat = xgb.DMatrix(X, enable_categorical=True)
         # explicit range: never depend on a stale best_iteration attribute
-        raw = np.asarray(self.booster.predict(dmat, iteration_range=(0, self.n_rounds)), dtype=np.float64)
-        if self.task is TaskType.BINARY:
-            return binary_to_two_columns(raw)
-        if self.task is TaskType.MULTICLASS:
-            return normalize_rows(raw.reshape(len(X), self.n_classes))
-        return raw.reshape(-1)
+        return shape_prediction(self.booster.predict(dmat, iteration_range=(0, self.n_rounds)), self.task, self.n_classes)
 
     def save(self, directory: Path) -> dict[str, Any]:
         """Write `model.ubj`; return the metadata `load` needs."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / _FILE))
-        return {
-            "file": _FILE,
-            "task": self.task.value,
-            "n_classes": self.n_classes,
-            "best_iteration": self.n_rounds,
-            "n_iterations": self.info.n_iterations,
-            "truncated": self.info.truncated,
-            "xgboost_version": xgb.__version__,
-        }
+        return booster_meta(_FILE, self.task, self.n_classes, self.n_rounds, self.info) | {"xgboost_version": xgb.__version__}
 
     def size_bytes(self) -> int:
         """Size of the UBJSON serialization."""
