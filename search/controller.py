@@ -46,7 +46,6 @@ class SearchOutcome:
     leaderboard: Leaderboard
     study: optuna.Study
     best_candidate: FittedCandidate | None
-    n_folds: int
 
 
 @contextlib.contextmanager
@@ -237,4 +236,4 @@ class Controller:
                 self.study.optimize(
                     self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
                 )
-        return SearchOutcome(self.board, self.study, self.best_candidate, len(self.data.splits))
+        return SearchOutcome(self.board, self.study, self.best_candidate)
