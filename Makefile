@@ -6,12 +6,12 @@ DATASETS ?= ../shared/datasets
 DEMO_OUT ?= demo-out
 DEMO_BUDGET ?= 60
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean bench-autogluon
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -21,9 +21,21 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m benchmarks.demo --datasets $(DATASETS) --out $(DEMO_OUT) --time-budget $(DEMO_BUDGET)
 
+# AutoGluon-Tabular for `automl bench` in its own venv (its pins differ from ours; no torch).
+AG_VENV := .venv-autogluon
+AG_VERSION ?= 1.6.3
+
+$(AG_VENV)/.installed:
+	$(PYTHON) -m venv $(AG_VENV)
+	$(AG_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AG_VENV)/bin/python -m pip install --quiet "autogluon.tabular[lightgbm,xgboost,catboost]==$(AG_VERSION)"
+	touch $@
+
+bench-autogluon: $(AG_VENV)/.installed
+
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(AG_VENV) $(DEMO_OUT) .pytest_cache

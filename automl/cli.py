@@ -192,5 +192,79 @@ def leaderboard_cmd(run_dir: Path, top: int, all_columns: bool) -> None:
     report = run_dir / "report.json"
     if report.is_file():
         click.echo(json.loads(report.read_text())["success"]["message"])
+
+# --- automl bench: this engine against peers on a dataset suite ---------------------------
+
+_BENCH_INSTALL = 'the benchmark extras are not installed: pip install -e ".[bench]" (or `make install`)'
+
+
+def _bench_module(name: str) -> Any:
+    """Import benchmarks.<name>, or exit with how to install the missing extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    except ImportError as exc:
+        click.echo(f"error: {_BENCH_INSTALL} ({exc})", err=True)
+        sys.exit(2)
+
+
+def _names(value: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b']; None or empty -> None."""
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return names or None
+
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmark this engine against FLAML, AutoGluon, default LightGBM and a constant predictor."""
+
+
+@bench_group.command("run")
+@click.argument("suite_dir", type=click.Path(path_type=Path))
+@click.option("--budget", type=float, required=True, help="Seconds each framework gets per dataset.")
+@click.option("--frameworks", default=None,
+              help="Comma-separated: automl, flaml, autogluon-medium, autogluon-best, lightgbm-default, constant (default: all installed).")
+@click.option("--datasets", default=None, help="Comma-separated dataset names from SUITE_DIR/MANIFEST.tsv (default: every tabular one).")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Runs per dataset and framework; run r uses seed --seed + r.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True,
+              help="Results folder: results.csv (appended; finished runs are skipped) and logs/.")
+@click.option("--kill-after", type=float, default=None, help="Hard wall-clock limit of one run in seconds (default: 2 x budget + 60).")
+@_friendly_errors
+def bench_run_cmd(suite_dir: Path, budget: float, frameworks: str | None, datasets: str | None, repeats: int, seed: int,
+                  out: Path, kill_after: float | None) -> None:
+    """Run each framework on each tabular dataset of SUITE_DIR, each in its own process, and append to OUT/results.csv."""
+    bench = _bench_module("bench")
+    progress = bench.Progress(_stderr_console()) if sys.stderr.isatty() else None
+    echo = progress.echo if progress is not None else click.echo
+    results = bench.run_bench(
+        suite_dir, budget, out, frameworks=_names(frameworks), datasets=_names(datasets), repeats=repeats, seed=seed,
+        kill_after=kill_after, echo=echo, progress=progress,
+    )
+    click.echo(f"{len(results)} rows in {out / 'results.csv'}; report with: automl bench report {out}")
+
+
+@bench_group.command("report")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report (default: the first DIR).")
+@_friendly_errors
+def bench_report_cmd(dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Tables, wins/ties/losses, normalized scores and plots from one or more `automl bench run` folders."""
+    report = _bench_module("report")
+    markdown, paths = report.write_report(list(dirs), out)
+    click.echo(markdown)
+    click.echo(f"report: {paths['report.html']}  markdown: {paths['report.md']}  plots: {paths['scores.png']}, {paths['time_to_score.png']}")
+
+
+@bench_group.command("frameworks")
+def bench_frameworks_cmd() -> None:
+    """List the benchmark frameworks, whether each is installed, and how to install it."""
+    bench = _bench_module("bench")
+    for name, fw in bench.FRAMEWORKS.items():
+        python = fw.python()
+        click.echo(f"{name:<17} " + (f"installed ({python})" if python else f"not installed: {fw.hint}"))
+
+
 if __name__ == "__main__":
     main()

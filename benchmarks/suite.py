@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from backends.errors import DataError
+# numpy, pandas and scikit-learn only: `benchmarks.runners` imports this module inside
+# other frameworks' virtual environments, where this engine's own dependencies are absent.
 
 
 @dataclass(frozen=True)
@@ -29,22 +30,36 @@ class Dataset:
 
 
 TABULAR = ("binary", "multiclass", "regression")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse"})
 
 
-def read_suite(folder: str | Path) -> dict[str, Dataset]:
-    """The tabular datasets listed in `folder`/MANIFEST.tsv, by name."""
+def read_manifest(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """The tabular datasets of `folder`/MANIFEST.tsv by name, and the other rows as {name: task}."""
+    from backends.errors import DataError  # lazily: see the note on the imports
+
     root = Path(folder)
     manifest = root / "MANIFEST.tsv"
     if not manifest.is_file():
         raise DataError(f"No MANIFEST.tsv in {str(root)!r}; pass a dataset suite folder such as ../shared/datasets.")
-    out = {}
+    out, skipped = {}, {}
     with manifest.open() as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             if row["task"] not in TABULAR:
+                skipped[row["name"]] = row["task"]
                 continue
             files = row["files"].split(";")
             out[row["name"]] = Dataset(row["name"], row["task"], row["target"], row["metric"], root / files[0], root / files[1])
-    return out
+    return out, skipped
+
+
+def read_suite(folder: str | Path) -> dict[str, Dataset]:
+    """The tabular datasets listed in `folder`/MANIFEST.tsv, by name."""
+    return read_manifest(folder)[0]
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for losses (log_loss, rmse), False for scores (roc_auc, accuracy)."""
+    return metric in LOWER_IS_BETTER
 
 
 def test_score(metric: str, classes: list | None, y_true: pd.Series, pred: np.ndarray, proba: np.ndarray | None) -> float:

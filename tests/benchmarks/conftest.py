@@ -1,0 +1,34 @@
+"""A tiny suite made of real slices of the shared datasets, written once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import load_slice
+
+# name, task, target, metric, train rows, test rows
+SLICES = [
+    ("titanic", "binary", "Survived", "roc_auc", 300, 150),
+    ("cpu_act", "regression", "target", "rmse", 300, 150),
+    ("satimage", "multiclass", "target", "log_loss", 300, 150),
+]
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A suite folder: three tabular slices plus one time-series row (to be skipped), with MANIFEST.tsv."""
+    root = tmp_path_factory.mktemp("suite")
+    rows = []
+    for name, task, target, metric, n_train, n_test in SLICES:
+        (root / name).mkdir()
+        load_slice(name, n_train, "train").to_csv(root / name / f"{name}.train.csv", index=False)
+        load_slice(name, n_test, "test").to_csv(root / name / f"{name}.test.csv", index=False)
+        rows.append({"name": name, "files": f"{name}/{name}.train.csv;{name}/{name}.test.csv", "task": task,
+                     "target": target, "metric": metric})
+    rows.append({"name": "gunpoint", "files": "gunpoint/gunpoint.train.series.csv.gz", "task": "ts_classification",
+                 "target": "label", "metric": "accuracy"})
+    pd.DataFrame(rows).to_csv(root / "MANIFEST.tsv", sep="\t", index=False)
+    return root
