@@ -159,9 +159,11 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
         popen = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  env=env, start_new_session=True)
         try:
-            proc = psutil.Process(popen.pid)
             while popen.poll() is None:
-                peak = max(peak, tree_rss_mb(proc))
+                try:
+                    peak = max(peak, tree_rss_mb(psutil.Process(popen.pid)))
+                except psutil.NoSuchProcess:  # it ended between poll() and here
+                    pass
                 elapsed = time.monotonic() - start
                 if elapsed >= limit:
                     timed_out = True
@@ -187,6 +189,8 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
         row["info"] |= result.get("info") or {}
     else:
         error = result.get("error") or _last_line(log_path) or f"exit code {popen.returncode}"
+        if popen.returncode < 0 and not result:  # e.g. SIGKILL from the kernel's out-of-memory killer
+            error = f"killed by signal {-popen.returncode} (out of memory?); last output: {_last_line(log_path)}"
         row |= {"status": "failed", "test_score": constant_score, "wall_s": float(result.get("wall_s", process_s)), "error": error}
     return _finish(row)
 
