@@ -16,7 +16,7 @@ import pandas as pd
 
 from automl.artifact import load_package, save_package
 from automl.io import read_table
-from automl.pipeline import Pipeline
+from automl.pipeline import Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.device import resolve_device
@@ -24,12 +24,13 @@ from backends.errors import ConfigError, SearchError
 from features.profile import DataProfile, profile
 from features.schema import input_schema
 from search.budget import Budget
-from search.controller import Controller, TrialCallback
+from search.controller import Controller, SearchOutcome, TrialCallback
 from search.criteria import criteria_metrics, parse_criteria
+from search.ensemble import ENSEMBLE_BACKEND
 from search.evaluate import FittedCandidate, refit, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.metrics import Metric, get_metric
-from search.splits import make_splits
+from search.splits import make_splits, n_repeats_for
 from search.task import SearchData, Task, full_data_context
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,8 @@ def fit(
 
     X = frame[prof.feature_columns]
     y = _encode_target(frame, prof)
-    splits = make_splits(y, prof.task, seed)
+    n_repeats = n_repeats_for(len(y), len(prof.feature_columns), float(time_budget))
+    splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
     search_data = SearchData(X=X, y=y, profile=prof, splits=splits)
     data_print = fingerprint(frame)
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
@@ -148,18 +150,13 @@ def fit(
     outcome = controller.run()
     search_s = time.monotonic() - t_search
     board = outcome.leaderboard
-    best = board.best()
 
     t_refit = time.monotonic()
-    fitted, refit_note = _final_model(best, outcome.best_candidate, controller, search_data, budget)
+    members, refit_note, best = _final_members(outcome, controller, search_data, budget)
     refit_s = time.monotonic() - t_refit
 
     schema = input_schema(prof)
-    pipeline = Pipeline(
-        task=prof.task, target=target, classes=prof.classes, schema=schema,
-        preprocessor=fitted.preprocessor, model=fitted.model, backend=best.backend,
-        params=dict(best.params), model_id=best.model_id,
-    )
+    pipeline = Pipeline(task=prof.task, target=target, classes=prof.classes, schema=schema, members=members, model_id=best.model_id)
     success_block = _success(board, best, criteria)
     if criteria and not success_block["best_passed"]:
         logger.warning(success_block["message"])
@@ -173,14 +170,17 @@ def fit(
         "best": best.to_dict() | {"model_id": best.model_id},
         "refit": refit_note,
         "profile": prof.to_dict(),
-        "validation": {"n_folds": len(splits), "kind": "kfold" if len(splits) > 1 else "holdout"},
+        "validation": {
+            "n_folds": len(splits) // n_repeats, "n_repeats": n_repeats, "kind": "kfold" if len(splits) > 1 else "holdout",
+        },
         "budget": {
             "time_budget_s": float(time_budget),
             "search_s": round(search_s, 3),
             "refit_s": round(refit_s, 3),
             "wall_s": round(time.monotonic() - t0, 3),
-            "trials": board.counts(),
-            "n_trials": len(board),
+            "trials": board.counts(trials_only=True),
+            "n_trials": sum(board.counts(trials_only=True).values()),
+            "ensemble": outcome.ensemble is not None,
         },
         "device": dev.value,
         "backends": [b.name for b in families],
@@ -203,6 +203,55 @@ def fit(
     return Result(best=pipeline, leaderboard=board.to_frame(), report=report, board=board, _manifest_extra=manifest_extra)
 
 
+def _final_members(
+    outcome: SearchOutcome, controller: Controller, data: SearchData, budget: Budget
+) -> tuple[list[Member], dict[str, Any], TrialRecord]:
+    """Refit the winner (every member of an ensemble) on all rows; return members, refit note and the winner.
+
+    An ensemble member whose refit fails is dropped and the weights renormalized; if none is
+    left, the best single candidate is packaged instead.
+    """
+    board, ensemble = outcome.leaderboard, outcome.ensemble
+    best = board.best()
+    if best.backend == ENSEMBLE_BACKEND:
+        assert ensemble is not None
+        records = {r.number: r for r in board.records()}
+        deadline = budget.refit_deadline()
+        ctx = full_data_context(controller.ctx, len(data.y))
+        chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
+        estimates = [refit_estimate(records[n], data) for n, _ in chosen]
+        preprocessors: dict = {}
+        members, notes = [], []
+        for i, (number, weight) in enumerate(chosen):
+            rec = records[number]
+            # share what is left in proportion to the expected refit times
+            share = estimates[i] / max(1e-9, sum(estimates[i:]))
+            try:
+                fitted = refit(controller.backends[rec.backend], rec, data, ctx, deadline.earlier(deadline.remaining() * share), preprocessors)
+            except Exception as exc:
+                logger.warning("refit of ensemble member %s failed (%s); dropping it", rec.model_id, exc)
+                notes.append({"model_id": rec.model_id, "dropped": f"{type(exc).__name__}: {exc}"})
+                continue
+            members.append(_member(rec, fitted, weight))
+            notes.append({"model_id": rec.model_id, "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated})
+        if members:
+            total = sum(m.weight for m in members)
+            for m in members:
+                m.weight /= total
+            return members, {"on_all_rows": True, "n_rows": len(data.y), "members": notes}, best
+        logger.warning("every ensemble member failed to refit; packaging the best single model")
+        best = next(r for r in board.records() if r.ok and r.backend != ENSEMBLE_BACKEND)
+    fitted, note = _final_model(best, outcome.best_candidate, controller, data, budget)
+    return [_member(best, fitted, 1.0)], note, best
+
+
+def _member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Member:
+    return Member(
+        model_id=record.model_id, backend=record.backend, params=dict(record.params),
+        preprocessor=fitted.preprocessor, model=fitted.model, weight=weight,
+    )
+
+
 def _final_model(
     best: TrialRecord, fold_model: FittedCandidate | None, controller: Controller, data: SearchData, budget: Budget
 ) -> tuple[FittedCandidate, dict[str, Any]]:
@@ -212,7 +261,7 @@ def _final_model(
     """
     backend = controller.backends[best.backend]
     deadline = budget.refit_deadline()
-    estimate = refit_estimate(best, len(data.splits))
+    estimate = refit_estimate(best, data)
     if fold_model is None or deadline.remaining() >= estimate:
         try:
             ctx = full_data_context(controller.ctx, len(data.y))

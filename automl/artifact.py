@@ -2,10 +2,13 @@
 
 Layout::
 
-    manifest.json     format version, versions, seed, fingerprint, schema, task, metrics, verdicts
-    preprocess.json   the fitted preprocessing as plain data
-    model/            native model file(s): LightGBM text, XGBoost UBJ, skops for scikit-learn
-    SHA256SUMS        a checksum line for every other file
+    manifest.json            format version, versions, seed, fingerprint, schema, task, metrics,
+                             verdicts, and the members (backend, params, weight, files)
+    preprocess/<recipe>.json the fitted preprocessing as plain data, one per recipe in use
+    model/<i>/               member i's native model file(s): LightGBM text, XGBoost UBJ, skops
+    SHA256SUMS               a checksum line for every other file
+
+A single model is one member of weight 1; an ensemble has several.
 
 Loading verifies every checksum and the format version before reading anything else.
 """
@@ -23,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from automl.pipeline import Pipeline
+from automl.pipeline import Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.errors import PackageError
@@ -32,10 +35,10 @@ from features.preprocess import Preprocessor
 logger = logging.getLogger(__name__)
 
 FORMAT = "automl-package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
-PREPROCESS = "preprocess.json"
+PREPROCESS_DIR = "preprocess"
 MODEL_DIR = "model"
 _LIBRARIES = ("automl-engine", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "optuna", "skops")
 
@@ -80,9 +83,26 @@ def save_package(pipeline: Pipeline, path: str | Path, manifest_extra: dict[str,
 
 
 def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -> None:
-    (root / MODEL_DIR).mkdir(parents=True)
-    model_meta = pipeline.model.save(root / MODEL_DIR)
-    (root / PREPROCESS).write_text(json.dumps(pipeline.preprocessor.to_dict(), indent=1))
+    (root / PREPROCESS_DIR).mkdir(parents=True)
+    preprocess_files: dict[int, str] = {}
+    members = []
+    for i, member in enumerate(pipeline.members):
+        key = id(member.preprocessor)
+        if key not in preprocess_files:
+            name = f"{PREPROCESS_DIR}/{member.preprocessor.recipe}-{len(preprocess_files)}.json"
+            (root / name).write_text(json.dumps(member.preprocessor.to_dict(), indent=1))
+            preprocess_files[key] = name
+        model_dir = f"{MODEL_DIR}/{i}"
+        meta = member.model.save(root / model_dir)
+        members.append({
+            "model_id": member.model_id,
+            "backend": member.backend,
+            "params": member.params,
+            "weight": member.weight,
+            "preprocess": preprocess_files[key],
+            "dir": model_dir,
+            "meta": meta,
+        })
     files = {
         p.relative_to(root).as_posix(): _sha256(p)
         for p in sorted(root.rglob("*"))
@@ -96,12 +116,7 @@ def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -
         "target": pipeline.target,
         "classes": list(pipeline.classes) if pipeline.classes is not None else None,
         "schema": pipeline.schema,
-        "model": {
-            "backend": pipeline.backend,
-            "model_id": pipeline.model_id,
-            "params": pipeline.params,
-            "meta": model_meta,
-        },
+        "model": {"model_id": pipeline.model_id, "backend": pipeline.backend, "members": members},
         "files": files,
         **manifest_extra,
     }
@@ -162,29 +177,44 @@ def load_package(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
     return _load_dir(source)
 
 
+def _inside(root: Path, name: str) -> Path:
+    """`root / name`, refusing names that leave the package folder."""
+    path = root / name
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise PackageError(f"Unsafe path {name!r} in the manifest; the package was tampered with.")
+    return path
+
+
 def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
     manifest = _verify(root)
     _warn_on_drift(manifest)
     model_info = manifest["model"]
+    preprocessors: dict[str, Preprocessor] = {}
+    members = []
     try:
-        backend = registry.get(model_info["backend"])
-        model = backend.load(root / MODEL_DIR, model_info["meta"])
-        preprocessor = Preprocessor.from_dict(json.loads((root / PREPROCESS).read_text()))
+        for entry in model_info["members"]:
+            name = entry["preprocess"]
+            if name not in preprocessors:
+                preprocessors[name] = Preprocessor.from_dict(json.loads(_inside(root, name).read_text()))
+            model = registry.get(entry["backend"]).load(_inside(root, entry["dir"]), entry["meta"])
+            members.append(Member(
+                model_id=entry["model_id"], backend=entry["backend"], params=entry["params"],
+                preprocessor=preprocessors[name], model=model, weight=float(entry["weight"]),
+            ))
     except PackageError:
         raise
     except Exception as exc:
         raise PackageError(
             f"Could not load the package's model ({type(exc).__name__}: {exc}); re-export it with this engine version."
         ) from exc
+    if not members:
+        raise PackageError("The package lists no model; re-export it.")
     pipeline = Pipeline(
         task=TaskType(manifest["task"]),
         target=manifest["target"],
         classes=manifest["classes"],
         schema=manifest["schema"],
-        preprocessor=preprocessor,
-        model=model,
-        backend=model_info["backend"],
-        params=model_info["params"],
+        members=members,
         model_id=model_info["model_id"],
     )
     return pipeline, manifest

@@ -2,9 +2,11 @@
 
 Portfolio configurations are enqueued first (cheapest families first, round-robin), then
 TPE (multivariate, grouped for the conditional space) takes over. Each trial is scored on
-the shared folds; a fold-level median pruner stops clearly bad candidates early. With an
-RDB storage URL the study is resumable: heartbeats mark a killed trial failed and
-re-queue it, and finished trials are never re-run.
+the shared folds; successive halving over folds stops weak searched candidates early.
+When the search ends, greedy ensemble selection over the out-of-fold predictions adds an
+ensemble row that competes like any candidate. With an RDB storage URL the study is
+resumable: heartbeats mark a killed trial failed and re-queue it, and finished trials
+are never re-run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from optuna.trial import TrialState
 from backends.contracts import Backend, Device, FitContext
 from backends.errors import ConfigError
 from search.budget import Budget
+from search.ensemble import Ensemble, build_ensemble
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.space import BACKEND_PARAM, fixed_params, suggest
@@ -33,6 +36,8 @@ TrialCallback = Callable[[TrialRecord, Leaderboard], None]
 MIN_TRIAL_S = 1.0  # do not start a trial with less than this left
 HEARTBEAT_S = 5
 RECORD_ATTR = "record"
+PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
+ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best candidates
 
 
 class _TrialFailed(Exception):
@@ -46,6 +51,7 @@ class SearchOutcome:
     leaderboard: Leaderboard
     study: optuna.Study
     best_candidate: FittedCandidate | None
+    ensemble: Ensemble | None = None
 
 
 @contextlib.contextmanager
@@ -68,6 +74,27 @@ def open_study(storage: str | None, study_name: str, seed: int, n_folds: int) ->
         return _open_study(storage, study_name, seed, n_folds)
 
 
+class HalvingPruner(optuna.pruners.BasePruner):
+    """Successive halving over folds (steps), sparing portfolio configurations.
+
+    The value reported at step i is the mean loss over folds 0..i, so every rung compares
+    candidates on the same folds. Portfolio configurations are known-good and seed both TPE
+    and the ensemble, so they always run to the end; nothing is pruned before
+    `PRUNE_AFTER_TRIALS` trials have finished.
+    """
+
+    def __init__(self) -> None:
+        self.inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2, min_early_stopping_rate=0)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if trial.user_attrs.get("source") == "portfolio":
+            return False
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if len(finished) < PRUNE_AFTER_TRIALS:
+            return False
+        return self.inner.prune(study, trial)
+
+
 def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
     store: str | optuna.storages.BaseStorage | None = storage
     if storage is not None and storage.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql"}:
@@ -78,7 +105,7 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0) if n_folds > 1 else optuna.pruners.NopPruner()
+    pruner = HalvingPruner() if n_folds > 1 else optuna.pruners.NopPruner()
     return optuna.create_study(
         storage=store, study_name=study_name, direction="minimize", sampler=sampler, pruner=pruner, load_if_exists=True
     )
@@ -147,12 +174,13 @@ class Controller:
             )
 
     # -- budget -----------------------------------------------------------------
-    def _best_refit_estimate(self) -> float:
-        ok = [r for r in self.board.records() if r.ok]
-        return refit_estimate(ok[0], len(self.data.splits)) if ok else 0.0
+    def refit_reserve(self) -> float:
+        """Seconds to keep for the final refit: the best few candidates, as an ensemble may need them all."""
+        ok = [r for r in self.board.records() if r.ok][:ENSEMBLE_RESERVE_MEMBERS]
+        return sum(refit_estimate(r, self.data) for r in ok)
 
     def search_remaining(self) -> float:
-        return self.budget.search_deadline(self._best_refit_estimate()).remaining()
+        return self.budget.search_deadline(self.refit_reserve()).remaining()
 
     def _finished(self) -> int:
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -188,11 +216,14 @@ class Controller:
             params=params,
             source=str(trial.user_attrs.get("source", "search")),
         )
-        search = self.budget.search_deadline(self._best_refit_estimate())
+        search = self.budget.search_deadline(self.refit_reserve())
         deadline = self.budget.trial_deadline(search, have_model=any(r.ok for r in self.board.records()))
 
+        losses: list[float] = []
+
         def on_fold(fold: int, loss: float) -> None:
-            trial.report(loss, fold)
+            losses.append(loss)
+            trial.report(sum(losses) / len(losses), fold)
             if fold < len(self.data.splits) - 1 and trial.should_prune():
                 raise TrialPruned()
 
@@ -222,8 +253,30 @@ class Controller:
         else:
             logger.info("trial %d %s %s %s", r.number, r.backend, r.status, r.error)
 
+    def build_ensemble(self) -> Ensemble | None:
+        """Greedy ensemble over the best candidates with out-of-fold predictions, if its refit fits the budget.
+
+        Candidates passing every criterion are preferred; the pool shrinks until the members'
+        refits fit in the time left for refitting.
+        """
+        ranked = [r for r in self.board.records() if r.ok and r.oof is not None]
+        if any(r.passed for r in ranked):
+            ranked = [r for r in ranked if r.passed]
+        number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
+        available = self.budget.refit_deadline().remaining() - self.budget.slack()
+        for size in (10, 5, 3, 2):
+            ensemble = build_ensemble(ranked[:size], self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
+            if ensemble is None:
+                return None
+            cost = sum(refit_estimate(r, self.data) for r in ranked if r.number in ensemble.weights)
+            if cost <= available:
+                self.board.add(ensemble.record)
+                return ensemble
+            logger.info("ensemble of %d skipped: its refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
+        return None
+
     def run(self) -> SearchOutcome:
-        """Search until the trial count or the search deadline is reached; return the outcome."""
+        """Search until the trial count or the search deadline is reached, add the ensemble; return the outcome."""
         self._restore()
         self._enqueue_portfolio()
 
@@ -236,4 +289,5 @@ class Controller:
                 self.study.optimize(
                     self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
                 )
-        return SearchOutcome(self.board, self.study, self.best_candidate)
+        ensemble = self.build_ensemble()
+        return SearchOutcome(self.board, self.study, self.best_candidate, ensemble)

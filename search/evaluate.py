@@ -107,7 +107,7 @@ def evaluate(
     """
     started = time.perf_counter()
     n_folds = len(data.splits)
-    oof = None
+    oof_sum = oof_count = None  # repeated k-fold predicts each row once per repeat: average them
     fold_scores: list[float] = []
     fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
     fit_s = 0.0
@@ -127,9 +127,10 @@ def evaluate(
             raw = model.predict(X_valid)
             if not np.all(np.isfinite(raw)):
                 raise ValueError("the model produced NaN or infinite predictions")
-            if oof is None:
-                oof = np.full((len(data.y), *raw.shape[1:]), np.nan)
-            oof[valid] = raw
+            if oof_sum is None:
+                oof_sum, oof_count = np.zeros((len(data.y), *raw.shape[1:])), np.zeros(len(data.y))
+            oof_sum[valid] += raw
+            oof_count[valid] += 1
             for metric in task.metrics:
                 fold_metrics[metric.name].append(metric.score(y_valid, raw))
             fold_scores.append(fold_metrics[task.metric.name][-1])
@@ -153,7 +154,9 @@ def evaluate(
     record.score_mean = float(np.mean(fold_scores))
     record.score_std = float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0
     record.metrics = {name: float(np.mean(vals)) for name, vals in fold_metrics.items()}
-    record.oof = oof
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shape = (-1,) + (1,) * (oof_sum.ndim - 1)
+        record.oof = np.where(oof_count.reshape(shape) > 0, oof_sum / oof_count.reshape(shape), np.nan)
     valid_rows = data.X.iloc[data.splits[0][1]]
     record.predict_ms_per_1k, record.predict_ms_p95 = _latency(first, valid_rows)
     record.model_mb = first.model.size_bytes() / 1e6
@@ -169,13 +172,14 @@ def refit_rounds(record: TrialRecord) -> int | None:
     return max(1, int(math.ceil(np.mean(record.n_iterations) * REFIT_ROUNDS_FACTOR)))
 
 
-def refit_estimate(record: TrialRecord, n_folds: int) -> float:
+def refit_estimate(record: TrialRecord, data: SearchData) -> float:
     """Seconds a refit on all rows is expected to take, from the fold fits."""
-    if not math.isfinite(record.fit_s) or n_folds == 0:
+    n_fits = len(data.splits)
+    if not math.isfinite(record.fit_s) or n_fits == 0:
         return 0.0
-    per_fold = record.fit_s / n_folds
-    # one fold trained on (k-1)/k of the rows (k=1: 80 %); all rows cost proportionally more
-    scale = 1.0 / (1.0 - 1.0 / n_folds) if n_folds > 1 else 1.25
+    per_fold = record.fit_s / n_fits
+    # a fold trained on part of the rows; all rows cost proportionally more
+    scale = len(data.y) / max(1, len(data.splits[0][0]))
     return per_fold * scale * 1.2
 
 
@@ -185,9 +189,16 @@ def refit(
     data: SearchData,
     ctx: FitContext,
     deadline: Deadline,
+    preprocessors: dict[str, Preprocessor] | None = None,
 ) -> FittedCandidate:
-    """Fit the preprocessor and the winning configuration on every row, by `deadline`."""
-    pre = Preprocessor(backend.recipe).fit(data.X, data.profile)
+    """Fit the preprocessor and the winning configuration on every row, by `deadline`.
+
+    `preprocessors` caches the all-rows preprocessor per recipe, so ensemble members share it.
+    """
+    cache = {} if preprocessors is None else preprocessors
+    if backend.recipe not in cache:
+        cache[backend.recipe] = Preprocessor(backend.recipe).fit(data.X, data.profile)
+    pre = cache[backend.recipe]
     X = pre.transform(data.X)
     model = backend.fit(X, data.y, record.params, ctx, deadline, n_iterations=refit_rounds(record))
     return FittedCandidate(backend, pre, model, record.params)

@@ -137,9 +137,12 @@ class Leaderboard:
     def any_passed(self) -> bool:
         return any(r.passed for r in self._records.values())
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, trials_only: bool = False) -> dict[str, int]:
+        """Records per status; `trials_only` leaves out rows that are not trials (the ensemble)."""
         out = {s: 0 for s in STATUSES}
         for r in self._records.values():
+            if trials_only and r.source == "ensemble":
+                continue
             out[r.status] = out.get(r.status, 0) + 1
         return out
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
 from backends.contracts import TaskType
 
@@ -12,6 +12,10 @@ Split = tuple[np.ndarray, np.ndarray]
 # k-fold while the data is small enough for k fits per trial; holdout beyond
 KFOLD_MAX_ROWS = 50_000
 HOLDOUT_FRACTION = 0.2
+# repeat k-fold on small data, where one k-fold ranking is noisy and a fit is cheap:
+# up to this many cells (rows x columns) per 60 s of budget for 3 repeats, twice as many for 2
+REPEAT_CELLS_PER_MINUTE = 40_000
+MAX_REPEATS = 3
 
 
 def n_folds_for(n_rows: int) -> int:
@@ -23,8 +27,24 @@ def n_folds_for(n_rows: int) -> int:
     return 1
 
 
-def make_splits(y: np.ndarray, task: TaskType, seed: int, n_folds: int | None = None) -> list[Split]:
-    """Stratified (classification) k-fold or holdout splits as (train_idx, valid_idx) pairs."""
+def n_repeats_for(n_rows: int, n_columns: int, time_budget: float) -> int:
+    """Repeats of 5-fold: 3 on small, cheap data when the budget allows, 2 on somewhat larger, else 1."""
+    if n_folds_for(n_rows) != 5:
+        return 1
+    cells_allowed = REPEAT_CELLS_PER_MINUTE * time_budget / 60.0
+    cells = n_rows * max(1, n_columns)
+    if cells <= cells_allowed:
+        return MAX_REPEATS
+    if cells <= 2 * cells_allowed:
+        return 2
+    return 1
+
+
+def make_splits(y: np.ndarray, task: TaskType, seed: int, n_folds: int | None = None, n_repeats: int = 1) -> list[Split]:
+    """Stratified (classification) k-fold, repeated `n_repeats` times, or a holdout, as (train_idx, valid_idx) pairs.
+
+    Repeats come one after the other: the first k pairs are one complete k-fold.
+    """
     n = len(y)
     k = n_folds_for(n) if n_folds is None else n_folds
     stratify = task.is_classification
@@ -37,5 +57,9 @@ def make_splits(y: np.ndarray, task: TaskType, seed: int, n_folds: int | None = 
             idx, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=y if stratify else None
         )
         return [(np.sort(train), np.sort(valid))]
-    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratify else KFold(k, shuffle=True, random_state=seed)
+    if n_repeats > 1:
+        cls = RepeatedStratifiedKFold if stratify else RepeatedKFold
+        splitter = cls(n_splits=k, n_repeats=n_repeats, random_state=seed)
+    else:
+        splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratify else KFold(k, shuffle=True, random_state=seed)
     return [(train, valid) for train, valid in splitter.split(idx, y if stratify else None)]

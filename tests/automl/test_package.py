@@ -49,16 +49,16 @@ def _rewrite_sums(root):
 def test_tampered_or_incompatible_package_is_refused(fitted, tmp_path):
     _, result = fitted
     path = result.save(tmp_path / "pkg")
-    model_file = next(p for p in (path / "model").iterdir() if p.is_file())
+    model_file = next(p for p in (path / "model" / "0").iterdir() if p.is_file())
     original = model_file.read_bytes()
     model_file.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
     with pytest.raises(PackageError, match="Checksum mismatch"):
         automl.load(path)
     model_file.write_bytes(original)
-    (path / "model" / "extra.bin").write_bytes(b"x")
+    (path / "model" / "0" / "extra.bin").write_bytes(b"x")
     with pytest.raises(PackageError, match="altered"):
         automl.load(path)
-    (path / "model" / "extra.bin").unlink()
+    (path / "model" / "0" / "extra.bin").unlink()
     manifest = json.loads((path / MANIFEST).read_text())
     manifest["format_version"] = 99
     (path / MANIFEST).write_text(json.dumps(manifest))

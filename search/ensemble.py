@@ -1,0 +1,138 @@
+"""Greedy ensemble selection (Caruana et al., 2004) over the candidates' out-of-fold predictions.
+
+Members are added one at a time, with replacement, each time the one whose addition makes
+the averaged out-of-fold prediction score best; weights are the selection counts of the
+best-scoring prefix. The ensemble becomes a leaderboard row of its own, scored on the same
+folds as every candidate, and competes with them under the same selection rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.contracts import Deadline
+from search.criteria import verdicts
+from search.leaderboard import TrialRecord
+from search.metrics import Metric
+from search.splits import Split
+from search.task import Task
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE_BACKEND = "ensemble"
+MAX_POOL = 10  # best candidates the selection may draw from
+ROUNDS = 25
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Weights over leaderboard records (by trial number); the record describes it like a candidate."""
+
+    weights: dict[int, float]
+    record: TrialRecord
+
+
+def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted average of raw predictions (probability matrices or values)."""
+    out = np.zeros_like(np.asarray(predictions[0], dtype=np.float64))
+    for pred, w in zip(predictions, weights):
+        out += w * np.asarray(pred, dtype=np.float64)
+    return out / float(sum(weights))
+
+
+def greedy_weights(
+    oofs: Sequence[np.ndarray], y: np.ndarray, metric: Metric, rounds: int = ROUNDS, deadline: Deadline | None = None
+) -> np.ndarray:
+    """Caruana selection with replacement over `oofs` (rows already restricted to scored ones).
+
+    Returns normalized weights of the prefix that scored best; ties keep the smaller ensemble.
+    """
+    n = len(oofs)
+    counts = np.zeros(n)
+    total = np.zeros_like(oofs[0], dtype=np.float64)
+    best_loss, best_counts = math.inf, None
+    for r in range(1, rounds + 1):
+        losses = [metric.loss(metric.score(y, (total + oof) / r)) for oof in oofs]
+        pick = int(np.argmin(losses))  # first index on ties: the better-ranked candidate
+        counts[pick] += 1
+        total += oofs[pick]
+        if losses[pick] < best_loss - 1e-12:
+            best_loss, best_counts = losses[pick], counts.copy()
+        if deadline is not None and deadline.expired():
+            break
+    assert best_counts is not None
+    return best_counts / best_counts.sum()
+
+
+def build_ensemble(
+    pool: Sequence[TrialRecord],
+    y: np.ndarray,
+    splits: Sequence[Split],
+    task: Task,
+    number: int,
+    deadline: Deadline | None = None,
+) -> Ensemble | None:
+    """Select an ensemble from `pool` (ranked records with out-of-fold predictions).
+
+    Returns None when fewer than two candidates qualify or the selection keeps a single one.
+    """
+    pool = [r for r in pool if r.ok and r.oof is not None][:MAX_POOL]
+    if len(pool) < 2:
+        return None
+    scored = np.stack([_rows_finite(r.oof) for r in pool]).all(axis=0)
+    if not scored.any():
+        return None
+    weights = greedy_weights([r.oof[scored] for r in pool], y[scored], task.metric, deadline=deadline)
+    chosen = [(rec, float(w)) for rec, w in zip(pool, weights) if w > 0]
+    if len(chosen) < 2:
+        return None
+    oof = blend([rec.oof for rec, _ in chosen], [w for _, w in chosen])
+    record = _ensemble_record(chosen, oof, y, splits, task, number)
+    logger.info(
+        "ensemble of %d: %s -> %s=%.5f",
+        len(chosen), ", ".join(f"{r.model_id}x{w:.2f}" for r, w in chosen), task.metric.name, record.score_mean,
+    )
+    return Ensemble({rec.number: w for rec, w in chosen}, record)
+
+
+def _rows_finite(oof: np.ndarray) -> np.ndarray:
+    return np.isfinite(oof).all(axis=1) if oof.ndim == 2 else np.isfinite(oof)
+
+
+def _ensemble_record(
+    chosen: list[tuple[TrialRecord, float]], oof: np.ndarray, y: np.ndarray, splits: Sequence[Split], task: Task, number: int
+) -> TrialRecord:
+    """Scores on the same folds as the candidates; operational measures add up over members."""
+    fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
+    for _, valid in splits:
+        rows = valid[_rows_finite(oof[valid])]
+        if len(rows):
+            for metric in task.metrics:
+                fold_metrics[metric.name].append(metric.score(y[rows], oof[rows]))
+    members = [rec for rec, _ in chosen]
+    fold_scores = fold_metrics[task.metric.name]
+    record = TrialRecord(
+        number=number,
+        backend=ENSEMBLE_BACKEND,
+        device=",".join(sorted({r.device for r in members})),
+        recipe="+".join(sorted({r.recipe for r in members})),
+        params={"members": {rec.model_id: round(w, 6) for rec, w in chosen}},
+        score_mean=float(np.mean(fold_scores)),
+        score_std=float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0,
+        fold_scores=fold_scores,
+        metrics={name: float(np.mean(vals)) for name, vals in fold_metrics.items()},
+        fit_s=sum(r.fit_s for r in members),
+        predict_ms_per_1k=sum(r.predict_ms_per_1k for r in members),
+        predict_ms_p95=sum(r.predict_ms_p95 for r in members),
+        model_mb=sum(r.model_mb for r in members),
+        duration_s=sum(r.duration_s for r in members),
+        source="ensemble",
+    )
+    record.verdicts = verdicts(task.criteria, record.measures())
+    record.oof = oof
+    return record
