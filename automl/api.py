@@ -30,7 +30,7 @@ from search.ensemble import ENSEMBLE_BACKEND
 from search.evaluate import FittedCandidate, refit, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.metrics import Metric, get_metric
-from search.splits import make_splits, n_repeats_for
+from search.splits import make_splits, n_repeats_for, screen_split
 from search.task import SearchData, Task, full_data_context
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def fit(
     y = _encode_target(frame, prof)
     n_repeats = n_repeats_for(len(y), len(prof.feature_columns), float(time_budget))
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
-    search_data = SearchData(X=X, y=y, profile=prof, splits=splits)
+    search_data = SearchData(X=X, y=y, profile=prof, splits=splits, screen=screen_split(splits, y, prof.task, seed))
     data_print = fingerprint(frame)
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
@@ -172,6 +172,7 @@ def fit(
         "profile": prof.to_dict(),
         "validation": {
             "n_folds": len(splits) // n_repeats, "n_repeats": n_repeats, "kind": "kfold" if len(splits) > 1 else "holdout",
+            "screen_rows": None if search_data.screen is None else len(search_data.screen[0]),
         },
         "budget": {
             "time_budget_s": float(time_budget),

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -66,36 +67,55 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(verbosity)
 
 
-def open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
+def open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool = False) -> optuna.Study:
     """Create or resume the study; RDB URLs get heartbeats so a killed trial is retried."""
     # heartbeats, retries and grouped TPE are marked experimental by Optuna; we rely on them on purpose
     with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _open_study(storage, study_name, seed, n_folds)
+        return _open_study(storage, study_name, seed, n_folds, screen)
+
+
+def rung_steps(n_folds: int, screen: bool) -> frozenset[int]:
+    """Steps where successive halving compares trials: the screening fit, then after 2, 4, 8, ... folds."""
+    offset = 1 if screen else 0
+    rungs = {0} if screen else set()
+    done = 2
+    while done < n_folds:
+        rungs.add(offset + done - 1)
+        done *= 2
+    return frozenset(rungs)
 
 
 class HalvingPruner(optuna.pruners.BasePruner):
-    """Successive halving over folds (steps), sparing portfolio configurations.
+    """Successive halving: at each rung a trial goes on only if it is in the better half of its peers.
 
-    The value reported at step i is the mean loss over folds 0..i, so every rung compares
-    candidates on the same folds. Portfolio configurations are known-good and seed both TPE
-    and the ensemble, so they always run to the end; nothing is pruned before
-    `PRUNE_AFTER_TRIALS` trials have finished.
+    A trial reports at step i the mean loss of its folds so far (with a screening fit on a row
+    sample as step 0 on big data), so every rung compares candidates on the same rows. Portfolio
+    configurations are spared on the folds (they are known-good and seed TPE and the ensemble),
+    not on the screen; nothing is pruned before `PRUNE_AFTER_TRIALS` peers reached the rung.
     """
 
-    def __init__(self) -> None:
-        self.inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2, min_early_stopping_rate=0)
+    def __init__(self, rungs: frozenset[int], screen: bool, keep: float = 0.5) -> None:
+        self.rungs, self.screen, self.keep = rungs, screen, keep
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        if trial.user_attrs.get("source") == "portfolio":
+        step = trial.last_step
+        if step is None or step not in self.rungs:
             return False
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if len(finished) < PRUNE_AFTER_TRIALS:
+        if trial.user_attrs.get("source") == "portfolio" and not (self.screen and step == 0):
             return False
-        return self.inner.prune(study, trial)
+        value = trial.intermediate_values[step]
+        peers = [
+            t.intermediate_values[step]
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if step in t.intermediate_values
+        ]
+        if len(peers) < PRUNE_AFTER_TRIALS:
+            return False
+        return bool(value > np.quantile(peers, self.keep))
 
 
-def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -> optuna.Study:
+def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool) -> optuna.Study:
     store: str | optuna.storages.BaseStorage | None = storage
     if storage is not None and storage.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql"}:
         store = RDBStorage(
@@ -105,7 +125,8 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int) -
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
-    pruner = HalvingPruner() if n_folds > 1 else optuna.pruners.NopPruner()
+    rungs = rung_steps(n_folds, screen)
+    pruner: optuna.pruners.BasePruner = HalvingPruner(rungs, screen) if rungs else optuna.pruners.NopPruner()
     return optuna.create_study(
         storage=store, study_name=study_name, direction="minimize", sampler=sampler, pruner=pruner, load_if_exists=True
     )
@@ -147,7 +168,7 @@ class Controller:
         self.cache = FoldCache(data)
         self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
         self.best_candidate: FittedCandidate | None = None
-        self.study = open_study(storage, study_name, task.seed, len(data.splits))
+        self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None)
         self._check_signature()
 
     def _signature(self) -> dict[str, object]:
@@ -220,10 +241,14 @@ class Controller:
         deadline = self.budget.trial_deadline(search, have_model=any(r.ok for r in self.board.records()))
 
         losses: list[float] = []
+        offset = 0 if self.data.screen is None else 1
 
         def on_fold(fold: int, loss: float) -> None:
-            losses.append(loss)
-            trial.report(sum(losses) / len(losses), fold)
+            if fold < 0:  # the screening fit on a row sample: step 0, not part of the score
+                trial.report(loss, 0)
+            else:
+                losses.append(loss)
+                trial.report(sum(losses) / len(losses), fold + offset)
             if fold < len(self.data.splits) - 1 and trial.should_prune():
                 raise TrialPruned()
 

@@ -49,6 +49,9 @@ class FittedCandidate:
         return self.model.predict(self.preprocessor.transform(X))
 
 
+SCREEN = -1  # the fold index of the screening split
+
+
 class FoldCache:
     """Preprocessors fitted once per (recipe, fold) on the training fold only, and their outputs."""
 
@@ -57,9 +60,12 @@ class FoldCache:
         self._cache: dict[tuple[str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
 
     def get(self, recipe: str, fold: int) -> tuple[Preprocessor, pd.DataFrame, pd.DataFrame]:
+        """(preprocessor, train input, validation input) of `fold`; `SCREEN` is the screening split."""
         key = (recipe, fold)
         if key not in self._cache:
-            train, valid = self.data.splits[fold]
+            split = self.data.screen if fold == SCREEN else self.data.splits[fold]
+            assert split is not None
+            train, valid = split
             pre = Preprocessor(recipe).fit(self.data.X.iloc[train], self.data.profile)
             self._cache[key] = (pre, pre.transform(self.data.X.iloc[train]), pre.transform(self.data.X.iloc[valid]))
         return self._cache[key]
@@ -103,7 +109,8 @@ def evaluate(
 ) -> tuple[TrialRecord, FittedCandidate | None]:
     """Fit `backend` with `params` on every fold; fill `record`; return it and the fold-0 candidate.
 
-    `on_fold(fold, loss)` is called after each fold and may raise TrialPruned.
+    On big data a screening fit on a row sample comes first. `on_fold(fold, loss)` is called
+    after it (fold `SCREEN`) and after each fold, and may raise TrialPruned.
     """
     started = time.perf_counter()
     n_folds = len(data.splits)
@@ -113,6 +120,16 @@ def evaluate(
     fit_s = 0.0
     first: FittedCandidate | None = None
     try:
+        if data.screen is not None:
+            pre, X_train, X_valid = cache.get(backend.recipe, SCREEN)
+            train, valid = data.screen
+            t0 = time.perf_counter()
+            model = backend.fit(X_train, data.y[train], params, ctx, deadline.earlier(0.25 * deadline.remaining()),
+                                eval_set=(X_valid, data.y[valid]))
+            fit_s += time.perf_counter() - t0
+            record.screen_score = task.metric.score(data.y[valid], model.predict(X_valid))
+            if on_fold is not None:
+                on_fold(SCREEN, task.metric.loss(record.screen_score))
         for fold, (train, valid) in enumerate(data.splits):
             if deadline.expired():
                 record.status, record.error = "timeout", f"deadline reached after {fold} of {n_folds} folds"

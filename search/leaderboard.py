@@ -45,6 +45,7 @@ class TrialRecord:
     truncated: bool = False
     duration_s: float = math.nan
     source: str = "search"  # "portfolio" when the config came from the portfolio
+    screen_score: float = math.nan  # the score of the screening fit on a row sample (big data)
     # out-of-fold predictions, kept in memory for ensembling; never serialized
     oof: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -79,7 +80,7 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         data = dict(data)
-        for key in ("score_mean", "score_std", "fit_s", "predict_ms_per_1k", "predict_ms_p95", "model_mb", "duration_s"):
+        for key in ("score_mean", "score_std", "fit_s", "predict_ms_per_1k", "predict_ms_p95", "model_mb", "duration_s", "screen_score"):
             if data.get(key) is None:
                 data[key] = math.nan
         data["metrics"] = {k: (math.nan if v is None else v) for k, v in data.get("metrics", {}).items()}

@@ -16,6 +16,10 @@ HOLDOUT_FRACTION = 0.2
 # up to this many cells (rows x columns) per 60 s of budget for 3 repeats, twice as many for 2
 REPEAT_CELLS_PER_MINUTE = 40_000
 MAX_REPEATS = 3
+# on big data each trial first fits on a row sample of the training fold (a cheap screen)
+SCREEN_MIN_TRAIN_ROWS = 40_000
+SCREEN_FRACTION = 0.125
+SCREEN_MIN_ROWS = 10_000
 
 
 def n_folds_for(n_rows: int) -> int:
@@ -63,3 +67,17 @@ def make_splits(y: np.ndarray, task: TaskType, seed: int, n_folds: int | None = 
     else:
         splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratify else KFold(k, shuffle=True, random_state=seed)
     return [(train, valid) for train, valid in splitter.split(idx, y if stratify else None)]
+
+
+def screen_split(splits: list[Split], y: np.ndarray, task: TaskType, seed: int) -> Split | None:
+    """A row sample of the first training fold, scored on its validation rows; None when the data is small.
+
+    Trials fit on it first, so successive halving can stop weak candidates for an eighth of a full fit.
+    """
+    train, valid = splits[0]
+    if len(train) < SCREEN_MIN_TRAIN_ROWS:
+        return None
+    size = max(SCREEN_MIN_ROWS, int(len(train) * SCREEN_FRACTION))
+    stratify = y[train] if task.is_classification and np.bincount(y[train].astype(int)).min() >= 2 else None
+    sample, _ = train_test_split(train, train_size=size, random_state=seed, stratify=stratify)
+    return np.sort(sample), valid

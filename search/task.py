@@ -33,12 +33,13 @@ class Task:
 
 @dataclass(frozen=True)
 class SearchData:
-    """Raw feature columns, encoded targets and the shared splits."""
+    """Raw feature columns, encoded targets, the shared splits and, on big data, the screening split."""
 
     X: pd.DataFrame
     y: np.ndarray
     profile: DataProfile
     splits: Sequence[Split]
+    screen: Split | None = None
 
     def context(self, task: Task, device: Device, n_jobs: int | None = None) -> FitContext:
         """The FitContext backends see: sized by one training fold."""
