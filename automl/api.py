@@ -221,6 +221,15 @@ def _final_members(
         ctx = full_data_context(controller.ctx, len(data.y))
         chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
         estimates = [refit_estimate(records[n], data) for n, _ in chosen]
+        if not ensemble.refit:
+            members = []
+            for number, weight in chosen:
+                fold_model = outcome.fold_model(number)
+                assert fold_model is not None
+                members.append(_member(records[number], fold_model, weight))
+            rows = len(data.splits[0][0])
+            logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
+            return members, {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget"}, best
         preprocessors: dict = {}
         members, notes = [], []
         for i, (number, weight) in enumerate(chosen):
@@ -242,7 +251,7 @@ def _final_members(
             return members, {"on_all_rows": True, "n_rows": len(data.y), "members": notes}, best
         logger.warning("every ensemble member failed to refit; packaging the best single model")
         best = next(r for r in board.records() if r.ok and r.backend != ENSEMBLE_BACKEND)
-    fitted, note = _final_model(best, outcome.best_candidate, controller, data, budget)
+    fitted, note = _final_model(best, outcome.fold_model(best.number), controller, data, budget)
     return [_member(best, fitted, 1.0)], note, best
 
 

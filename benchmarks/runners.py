@@ -135,7 +135,15 @@ def run_automl(job: Job) -> Predictions:
     logging.basicConfig(level=logging.WARNING)
     result = automl.fit(job.train, job.target, metric=job.metric, time_budget=job.budget, seed=job.seed)
     best = result.best
-    info = {"n_trials": result.report["budget"]["n_trials"], "best": result.report["best"]["model_id"]}
+    report = result.report
+    info = {
+        "n_trials": report["budget"]["n_trials"],
+        "best": report["best"]["model_id"],
+        "members": [m.model_id for m in best.members],
+        "cv_score": report["best"]["score_mean"],
+        "validation": report["validation"],
+        "refit_on_all_rows": report["refit"]["on_all_rows"],
+    }
     if not job.is_classification:
         return Predictions(np.asarray(best.predict(job.test_X)), info=info)
     assert job.classes is not None

@@ -46,9 +46,13 @@ class Budget:
         """Seconds kept for what trial deadlines do not bound: per-fold preprocessing and latency probes."""
         return min(5.0, max(1.0, 0.03 * self.seconds))
 
+    def refit_cap(self) -> float:
+        """The most seconds the search gives up for the final refit."""
+        return 0.3 * self.seconds
+
     def search_deadline(self, refit_estimate: float) -> Deadline:
         """When trials must stop so the refit (`refit_estimate` s) and packaging still fit."""
-        refit = min(refit_estimate, 0.3 * self.seconds)
+        refit = min(refit_estimate, self.refit_cap())
         return Deadline(self.start + self.seconds - self.packaging_reserve() - self.slack() - refit, self.clock)
 
     def trial_deadline(self, search: Deadline, have_model: bool) -> Deadline:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -28,6 +28,7 @@ from search.budget import Budget
 from search.ensemble import Ensemble, build_ensemble
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
+from search.portfolio import portfolio_for
 from search.space import BACKEND_PARAM, fixed_params, suggest
 from search.task import SearchData, Task
 
@@ -39,6 +40,9 @@ HEARTBEAT_S = 5
 RECORD_ATTR = "record"
 PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
 ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best candidates
+FOLD_MODEL_MIN_SHARE = 0.75  # package fold-0 models (no refit) only when they saw this share of the rows
+FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
+BIG_DATA_ROWS = 10_000  # training-fold rows beyond which the cheapest warm-start entry runs first
 
 
 class _TrialFailed(Exception):
@@ -47,12 +51,16 @@ class _TrialFailed(Exception):
 
 @dataclass
 class SearchOutcome:
-    """What a search hands on: the leaderboard, the study, and the best fold-0 candidate if in memory."""
+    """What a search hands on: the leaderboard, the study, the best candidates' fold-0 models, the ensemble."""
 
     leaderboard: Leaderboard
     study: optuna.Study
-    best_candidate: FittedCandidate | None
+    fold_models: dict[int, FittedCandidate]
     ensemble: Ensemble | None = None
+
+    def fold_model(self, number: int) -> FittedCandidate | None:
+        """The fold-0 model of trial `number` if it is still in memory (the best few are kept)."""
+        return self.fold_models.get(number)
 
 
 @contextlib.contextmanager
@@ -132,8 +140,28 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, s
     )
 
 
+def estimated_cost(backend: Backend, params: dict) -> float:
+    """A relative cost: the family's hint, times the extra rounds a small learning rate needs."""
+    lr = params.get("learning_rate")
+    return backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
+
+
+def warm_start_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
+    """What to enqueue before TPE: the tuned portfolio (search/portfolio.json), then the own configs of
+    any family it does not cover. On big data the cheapest entry goes first, so a model exists early."""
+    entries = portfolio_for(backends, ctx)
+    covered = {name for name, _ in entries}
+    entries += portfolio_order([b for b in backends if b.name not in covered], ctx)
+    if ctx.n_rows > BIG_DATA_ROWS and entries:
+        by_name = {b.name: b for b in backends}
+        cheapest = min(range(len(entries)), key=lambda i: estimated_cost(by_name[entries[i][0]], entries[i][1]))
+        entries.insert(0, entries.pop(cheapest))
+    return entries
+
+
 def portfolio_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
-    """Round-robin over backends by relative cost: every family's first config, then the seconds, ..."""
+    """The backends' own hand-picked configs, round-robin by relative cost (the pool and baseline of
+    benchmarks/portfolio.py; the search enqueues `warm_start_order`)."""
     ordered = sorted(backends, key=lambda b: b.relative_cost)
     configs = {b.name: b.portfolio(ctx) for b in ordered}
     out = []
@@ -167,7 +195,7 @@ class Controller:
         self.callbacks = list(callbacks)
         self.cache = FoldCache(data)
         self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
-        self.best_candidate: FittedCandidate | None = None
+        self.fold_models: dict[int, FittedCandidate] = {}
         self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None)
         self._check_signature()
 
@@ -196,9 +224,18 @@ class Controller:
 
     # -- budget -----------------------------------------------------------------
     def refit_reserve(self) -> float:
-        """Seconds to keep for the final refit: the best few candidates, as an ensemble may need them all."""
-        ok = [r for r in self.board.records() if r.ok][:ENSEMBLE_RESERVE_MEMBERS]
-        return sum(refit_estimate(r, self.data) for r in ok)
+        """Seconds to keep for the final refit: the best few candidates, as an ensemble may need them all.
+
+        Only refits that fit under the budget's cap count; when even the best one does not, nothing is
+        reserved and the search runs on: its fold-0 model is packaged instead of a refit.
+        """
+        total = 0.0
+        for r in [r for r in self.board.records() if r.ok][:ENSEMBLE_RESERVE_MEMBERS]:
+            estimate = refit_estimate(r, self.data)
+            if total + estimate > self.budget.refit_cap():
+                break
+            total += estimate
+        return total
 
     def search_remaining(self) -> float:
         return self.budget.search_deadline(self.refit_reserve()).remaining()
@@ -222,7 +259,7 @@ class Controller:
             logger.info("resumed study %r with %d finished trials", self.study.study_name, len(self.board))
 
     def _enqueue_portfolio(self) -> None:
-        for name, params in portfolio_order(list(self.backends.values()), self.ctx):
+        for name, params in warm_start_order(list(self.backends.values()), self.ctx):
             self.study.enqueue_trial(fixed_params(name, params), user_attrs={"source": "portfolio"}, skip_if_exists=True)
 
     def _objective(self, trial: optuna.Trial) -> float:
@@ -255,8 +292,10 @@ class Controller:
         record, candidate = evaluate(backend, params, record, self.data, self.task, self.ctx, self.cache, deadline, on_fold)
         trial.set_user_attr(RECORD_ATTR, record.to_dict())
         self.board.add(record)
-        if candidate is not None and self.board.best().number == record.number:
-            self.best_candidate = candidate
+        if candidate is not None:
+            self.fold_models[record.number] = candidate
+            keep = {r.number for r in self.board.records()[:FOLD_MODELS_KEPT]}
+            self.fold_models = {n: c for n, c in self.fold_models.items() if n in keep}
         self._log(record)
         for callback in self.callbacks:
             callback(record, self.board)
@@ -279,10 +318,11 @@ class Controller:
             logger.info("trial %d %s %s %s", r.number, r.backend, r.status, r.error)
 
     def build_ensemble(self) -> Ensemble | None:
-        """Greedy ensemble over the best candidates with out-of-fold predictions, if its refit fits the budget.
+        """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
 
         Candidates passing every criterion are preferred; the pool shrinks until the members'
-        refits fit in the time left for refitting.
+        refits fit in the time left for refitting, or, when the folds hold most rows (holdout,
+        5-fold), until every member's fold-0 model is in memory to be packaged as is.
         """
         ranked = [r for r in self.board.records() if r.ok and r.oof is not None]
         if any(r.passed for r in ranked):
@@ -297,6 +337,11 @@ class Controller:
             if cost <= available:
                 self.board.add(ensemble.record)
                 return ensemble
+            fold_share = len(self.data.splits[0][0]) / len(self.data.y)
+            if fold_share >= FOLD_MODEL_MIN_SHARE and all(n in self.fold_models for n in ensemble.weights):
+                logger.info("ensemble of %d packages its fold-0 models: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
+                self.board.add(ensemble.record)
+                return replace(ensemble, refit=False)
             logger.info("ensemble of %d skipped: its refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
         return None
 
@@ -315,4 +360,4 @@ class Controller:
                     self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
                 )
         ensemble = self.build_ensemble()
-        return SearchOutcome(self.board, self.study, self.best_candidate, ensemble)
+        return SearchOutcome(self.board, self.study, self.fold_models, ensemble)

@@ -31,10 +31,14 @@ ROUNDS = 25
 
 @dataclass(frozen=True)
 class Ensemble:
-    """Weights over leaderboard records (by trial number); the record describes it like a candidate."""
+    """Weights over leaderboard records (by trial number); the record describes it like a candidate.
+
+    `refit` False: the members' fold-0 models are packaged as they are (no time to refit them all).
+    """
 
     weights: dict[int, float]
     record: TrialRecord
+    refit: bool = True
 
 
 def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
