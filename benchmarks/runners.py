@@ -133,7 +133,9 @@ def run_automl(job: Job) -> Predictions:
     import automl
 
     logging.basicConfig(level=logging.WARNING)
+    start = time.monotonic()
     result = automl.fit(job.train, job.target, metric=job.metric, time_budget=job.budget, seed=job.seed)
+    fit_s = time.monotonic() - start
     best = result.best
     report = result.report
     info = {
@@ -143,6 +145,7 @@ def run_automl(job: Job) -> Predictions:
         "cv_score": report["best"]["score_mean"],
         "validation": report["validation"],
         "refit_on_all_rows": report["refit"]["on_all_rows"],
+        "fit_s": round(fit_s, 2),
     }
     if not job.is_classification:
         return Predictions(np.asarray(best.predict(job.test_X)), info=info)
