@@ -89,3 +89,23 @@ def test_screen_is_a_sample_of_the_first_training_fold(n, expect):
     sample, valid = screen
     assert len(sample) == expect and np.array_equal(valid, splits[0][1])
     assert np.isin(sample, splits[0][0]).all()
+
+
+def test_warm_start_is_the_tuned_portfolio_with_the_cheapest_first_on_big_data():
+    from backends import registry
+    from backends.contracts import Device, FitContext
+    from search.controller import estimated_cost, warm_start_order
+    from search.portfolio import portfolio_for
+
+    backends = registry.available(TaskType.BINARY, Device.CPU, None)
+    by_name = {b.name: b for b in backends}
+    small = FitContext(TaskType.BINARY, n_rows=600, n_features=10, n_classes=2, seed=0, device=Device.CPU, n_jobs=2)
+    order = warm_start_order(backends, small)
+    tuned = portfolio_for(backends, small)
+    assert order[: len(tuned)] == tuned
+    # families the tuned portfolio leaves out still get their own configurations, after it
+    assert {name for name, _ in order} == set(by_name)
+    big = FitContext(TaskType.BINARY, n_rows=60_000, n_features=10, n_classes=2, seed=0, device=Device.CPU, n_jobs=2)
+    order = warm_start_order(backends, big)
+    costs = [estimated_cost(by_name[n], p) for n, p in order]
+    assert costs[0] == min(costs) and len(order) == len(warm_start_order(backends, small))
