@@ -26,6 +26,7 @@ from benchmarks.suite import lower_is_better
 OURS = "automl"
 TIE_REL = 1e-3  # |a - b| <= 0.001 * |b| is a tie
 KEYS = ["budget_s", "dataset", "metric", "framework"]
+FLOORS = ("flaml", "lightgbm-default")  # the issue's floor: beat the better of these
 
 
 def load(dirs: Sequence[str | Path]) -> pd.DataFrame:
@@ -110,6 +111,39 @@ def wins_ties_losses(summary: pd.DataFrame, ours: str = OURS) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["budget_s", "peer", "wins", "ties", "losses", "datasets"])
 
 
+def against_best_of(summary: pd.DataFrame, peers: Sequence[str] = FLOORS, ours: str = OURS) -> pd.DataFrame:
+    """Per budget and dataset: `ours` against the better of `peers` (win / tie / loss)."""
+    rows = []
+    for (budget, dataset, metric), group in summary.groupby(["budget_s", "dataset", "metric"], sort=True):
+        scores = dict(zip(group["framework"], group["score"]))
+        present = [p for p in peers if p in scores]
+        if ours not in scores or not present:
+            continue
+        lower = lower_is_better(str(metric))
+        best_peer = min(present, key=lambda p: scores[p] if lower else -scores[p])
+        verdict = compare(scores[ours], scores[best_peer], str(metric))
+        rows.append({"budget_s": budget, "dataset": dataset, "metric": metric, ours: scores[ours], "best floor": best_peer,
+                     "floor score": scores[best_peer], "verdict": {1: "win", 0: "tie", -1: "loss"}[verdict]})
+    return pd.DataFrame(rows, columns=["budget_s", "dataset", "metric", ours, "best floor", "floor score", "verdict"])
+
+
+def time_to_quality(summary: pd.DataFrame, peer: str = "flaml", ours: str = OURS) -> pd.DataFrame:
+    """`ours` at its smallest budget against `peer` at its largest: does it match the peer's score sooner?"""
+    mine, theirs = summary[summary["framework"] == ours], summary[summary["framework"] == peer]
+    if mine.empty or theirs.empty or mine["budget_s"].min() >= theirs["budget_s"].max():
+        return pd.DataFrame()
+    small, large = mine["budget_s"].min(), theirs["budget_s"].max()
+    a = mine[mine["budget_s"] == small].set_index("dataset")
+    b = theirs[theirs["budget_s"] == large].set_index("dataset")
+    rows = []
+    for dataset in sorted(set(a.index) & set(b.index)):
+        metric = str(a.loc[dataset, "metric"])
+        verdict = compare(float(a.loc[dataset, "score"]), float(b.loc[dataset, "score"]), metric)
+        rows.append({"dataset": dataset, "metric": metric, f"{ours} {small:g} s": float(a.loc[dataset, "score"]),
+                     f"{peer} {large:g} s": float(b.loc[dataset, "score"]), "matched": verdict >= 0})
+    return pd.DataFrame(rows)
+
+
 def mean_normalized(summary: pd.DataFrame) -> pd.DataFrame:
     """Per budget and framework: the mean normalized score over datasets, best first."""
     table = (
@@ -144,6 +178,13 @@ def _budget_label(budget: float) -> str:
 def tables(summary: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
     """(title, heading level, display frame) for every table of the report, in order."""
     out: list[tuple[str, int, pd.DataFrame]] = []
+    quick = time_to_quality(summary)
+    if not quick.empty:
+        out.append((f"Time to quality: {quick.columns[2]} against {quick.columns[3]}", 2, pd.DataFrame({
+            "dataset": quick["dataset"], "metric": quick["metric"],
+            quick.columns[2]: [_fmt(v, 4) for v in quick.iloc[:, 2]], quick.columns[3]: [_fmt(v, 4) for v in quick.iloc[:, 3]],
+            "matched": ["yes" if m else "no" for m in quick["matched"]],
+        })))
     overall = mean_normalized(summary)
     wtl = wins_ties_losses(summary)
     for budget in sorted(summary["budget_s"].unique()):
@@ -155,6 +196,14 @@ def tables(summary: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
             "datasets": table["datasets"], "failures": table["failures"],
             "mean wall s": [_fmt(v, 1) for v in table["mean_wall_s"]],
         })))
+        floors = against_best_of(summary)
+        floors = floors[floors["budget_s"] == budget]
+        if not floors.empty:
+            out.append((f"{OURS} against the better of {' and '.join(FLOORS)}, {label}", 2, pd.DataFrame({
+                "dataset": floors["dataset"], "metric": floors["metric"], OURS: [_fmt(v, 4) for v in floors[OURS]],
+                "better floor": floors["best floor"], "its score": [_fmt(v, 4) for v in floors["floor score"]],
+                "verdict": floors["verdict"],
+            })))
         peers = wtl[wtl["budget_s"] == budget]
         if not peers.empty:
             out.append((f"{OURS} against each peer (wins / ties / losses over datasets), {label}", 2,

@@ -64,6 +64,20 @@ def test_wins_ties_losses_per_peer() -> None:
     assert report.compare(1.0, 1.0005, "rmse") == 0
 
 
+def test_against_the_better_floor_and_time_to_quality() -> None:
+    summary = report.summarize(_frame(_rows(60, SCORES)))
+    floors = report.against_best_of(summary).set_index("dataset")
+    # adult: the better floor is lightgbm's 0.93, a tie; housing: flaml's 40 beats automl's 50
+    assert floors.loc["adult", "best floor"] == "lightgbm-default" and floors.loc["adult", "verdict"] == "tie"
+    assert floors.loc["housing", "best floor"] == "flaml" and floors.loc["housing", "verdict"] == "loss"
+    quick = {("adult", "automl"): 0.905, ("housing", "automl"): 45.0, ("adult", "flaml"): 0.85, ("housing", "flaml"): 60.0}
+    both = report.summarize(_frame(_rows(60, SCORES) + _rows(20, quick)))
+    ttq = report.time_to_quality(both).set_index("dataset")
+    # automl at 20 s against flaml at 60 s: adult 0.905 beats 0.90; housing 45 is worse than 40
+    assert ttq.loc["adult", "matched"] and not ttq.loc["housing", "matched"]
+    assert report.time_to_quality(summary).empty  # one budget: nothing to compare
+
+
 def test_failures_count_as_constant_and_missing_rows_are_left_out() -> None:
     scores = dict(SCORES) | {("adult", "flaml"): 0.5}
     rows = _rows(60, scores, status={("adult", "flaml"): "timeout"})
