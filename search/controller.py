@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from backends.contracts import Backend, Device, FitContext
 from backends.errors import ConfigError
 from search.budget import Budget
-from search.ensemble import Ensemble, build_ensemble
+from search.ensemble import Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.portfolio import portfolio_for
@@ -42,7 +42,7 @@ PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
 ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best candidates
 FOLD_MODEL_MIN_SHARE = 0.75  # package fold-0 models (no refit) only when they saw this share of the rows
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
-BIG_DATA_ROWS = 10_000  # training-fold rows beyond which the cheapest warm-start entry runs first
+BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
 
 
 class _TrialFailed(Exception):
@@ -146,16 +146,21 @@ def estimated_cost(backend: Backend, params: dict) -> float:
     return backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
 
 
+def fit_work(ctx: FitContext) -> int:
+    """Rows x features x (classes for multiclass): what one fit's cost grows with."""
+    return ctx.n_rows * max(1, ctx.n_features) * (ctx.n_classes if ctx.n_classes > 2 else 1)
+
+
 def warm_start_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
     """What to enqueue before TPE: the tuned portfolio (search/portfolio.json), then the own configs of
-    any family it does not cover. On big data the cheapest entry goes first, so a model exists early."""
+    any family it does not cover. When one fit is costly (`BIG_FIT_WORK`), cheap entries go first (a
+    stable sort by `estimated_cost`), so the budget buys several models instead of a few slow ones."""
     entries = portfolio_for(backends, ctx)
     covered = {name for name, _ in entries}
     entries += portfolio_order([b for b in backends if b.name not in covered], ctx)
-    if ctx.n_rows > BIG_DATA_ROWS and entries:
+    if fit_work(ctx) > BIG_FIT_WORK:
         by_name = {b.name: b for b in backends}
-        cheapest = min(range(len(entries)), key=lambda i: estimated_cost(by_name[entries[i][0]], entries[i][1]))
-        entries.insert(0, entries.pop(cheapest))
+        entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1]))
     return entries
 
 
@@ -330,7 +335,7 @@ class Controller:
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
         available = self.budget.refit_deadline().remaining() - self.budget.slack()
         for size in (10, 5, 3, 2):
-            ensemble = build_ensemble(ranked[:size], self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
+            ensemble = build_ensemble(selection_pool(ranked, size), self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
             if ensemble is None:
                 return None
             cost = sum(refit_estimate(r, self.data) for r in ranked if r.number in ensemble.weights)

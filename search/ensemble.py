@@ -25,7 +25,7 @@ from search.task import Task
 logger = logging.getLogger(__name__)
 
 ENSEMBLE_BACKEND = "ensemble"
-MAX_POOL = 10  # best candidates the selection may draw from
+MAX_POOL = 10  # best candidates the selection may draw from, besides the best of each other family
 ROUNDS = 25
 
 
@@ -73,6 +73,18 @@ def greedy_weights(
     return best_counts / best_counts.sum()
 
 
+def selection_pool(ranked: Sequence[TrialRecord], size: int = MAX_POOL) -> list[TrialRecord]:
+    """The `size` best of `ranked`, plus the best of every family not among them: a family whose
+    errors differ from the leaders' often earns a weight even when it ranks lower alone."""
+    pool = list(ranked[:size])
+    families = {r.backend for r in pool}
+    for r in ranked[size:]:
+        if r.backend not in families:
+            pool.append(r)
+            families.add(r.backend)
+    return pool
+
+
 def build_ensemble(
     pool: Sequence[TrialRecord],
     y: np.ndarray,
@@ -85,7 +97,7 @@ def build_ensemble(
 
     Returns None when fewer than two candidates qualify or the selection keeps a single one.
     """
-    pool = [r for r in pool if r.ok and r.oof is not None][:MAX_POOL]
+    pool = [r for r in pool if r.ok and r.oof is not None]
     if len(pool) < 2:
         return None
     scored = np.stack([_rows_finite(r.oof) for r in pool]).all(axis=0)

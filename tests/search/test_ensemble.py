@@ -99,3 +99,12 @@ def test_fitted_ensemble_packages_and_loads_identically(tmp_path):
     loaded = automl.load(result.save(tmp_path / "pkg"))
     assert loaded.backend == ENSEMBLE_BACKEND and [m.model_id for m in loaded.members] == [m.model_id for m in result.best.members]
     np.testing.assert_allclose(loaded.predict_proba(data).to_numpy(), result.predict_proba(data).to_numpy(), atol=1e-12)
+
+
+def test_pool_adds_the_best_of_every_other_family():
+    from search.ensemble import selection_pool
+
+    ranked = [TrialRecord(number=i, backend=b, device="cpu", recipe="native", params={}) for i, b in
+              enumerate(["xgboost"] * 4 + ["linear", "lightgbm", "linear", "extra_trees"])]
+    pool = selection_pool(ranked, size=3)
+    assert [r.number for r in pool] == [0, 1, 2, 4, 5, 7]
