@@ -40,7 +40,6 @@ HEARTBEAT_S = 5
 RECORD_ATTR = "record"
 PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
 ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best candidates
-FOLD_MODEL_MIN_SHARE = 0.75  # package fold-0 models (no refit) only when they saw this share of the rows
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
 BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
 
@@ -326,8 +325,9 @@ class Controller:
         """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
 
         Candidates passing every criterion are preferred; the pool shrinks until the members'
-        refits fit in the time left for refitting, or, when the folds hold most rows (holdout,
-        5-fold), until every member's fold-0 model is in memory to be packaged as is.
+        refits fit in the time left for refitting, or, on holdout validation (big data: the fold
+        holds 80 % of many rows), until every member's fold-0 model is in memory to be packaged
+        as is. On k-fold data a fold model misses too many of the few rows, so the ensemble shrinks.
         """
         ranked = [r for r in self.board.records() if r.ok and r.oof is not None]
         if any(r.passed for r in ranked):
@@ -342,8 +342,7 @@ class Controller:
             if cost <= available:
                 self.board.add(ensemble.record)
                 return ensemble
-            fold_share = len(self.data.splits[0][0]) / len(self.data.y)
-            if fold_share >= FOLD_MODEL_MIN_SHARE and all(n in self.fold_models for n in ensemble.weights):
+            if len(self.data.splits) == 1 and all(n in self.fold_models for n in ensemble.weights):
                 logger.info("ensemble of %d packages its fold-0 models: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
                 self.board.add(ensemble.record)
                 return replace(ensemble, refit=False)
