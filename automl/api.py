@@ -26,7 +26,6 @@ from features.schema import input_schema
 from search.budget import Budget
 from search.controller import Controller, SearchOutcome, TrialCallback
 from search.criteria import criteria_metrics, parse_criteria
-from search.ensemble import ENSEMBLE_BACKEND
 from search.evaluate import FittedCandidate, refit, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.metrics import Metric, get_metric
@@ -154,6 +153,7 @@ def fit(
     t_refit = time.monotonic()
     members, refit_note, best = _final_members(outcome, controller, search_data, budget)
     refit_s = time.monotonic() - t_refit
+    trial_counts = board.counts(trials_only=True)
 
     schema = input_schema(prof)
     pipeline = Pipeline(task=prof.task, target=target, classes=prof.classes, schema=schema, members=members, model_id=best.model_id)
@@ -179,8 +179,8 @@ def fit(
             "search_s": round(search_s, 3),
             "refit_s": round(refit_s, 3),
             "wall_s": round(time.monotonic() - t0, 3),
-            "trials": board.counts(trials_only=True),
-            "n_trials": sum(board.counts(trials_only=True).values()),
+            "trials": trial_counts,
+            "n_trials": sum(trial_counts.values()),
             "ensemble": outcome.ensemble is not None,
         },
         "device": dev.value,
@@ -214,13 +214,12 @@ def _final_members(
     """
     board, ensemble = outcome.leaderboard, outcome.ensemble
     best = board.best()
-    if best.backend == ENSEMBLE_BACKEND:
+    if best.is_ensemble:
         assert ensemble is not None
         records = {r.number: r for r in board.records()}
         deadline = budget.refit_deadline()
         ctx = full_data_context(controller.ctx, len(data.y))
         chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
-        estimates = [refit_estimate(records[n], data) for n, _ in chosen]
         if not ensemble.refit:
             members = []
             for number, weight in chosen:
@@ -230,6 +229,7 @@ def _final_members(
             rows = len(data.splits[0][0])
             logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
             return members, {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget"}, best
+        estimates = [refit_estimate(records[n], data) for n, _ in chosen]
         preprocessors: dict = {}
         members, notes = [], []
         for i, (number, weight) in enumerate(chosen):
@@ -250,7 +250,7 @@ def _final_members(
                 m.weight /= total
             return members, {"on_all_rows": True, "n_rows": len(data.y), "members": notes}, best
         logger.warning("every ensemble member failed to refit; packaging the best single model")
-        best = next(r for r in board.records() if r.ok and r.backend != ENSEMBLE_BACKEND)
+        best = next(r for r in board.records() if r.ok and not r.is_ensemble)
     fitted, note = _final_model(best, outcome.fold_model(best.number), controller, data, budget)
     return [_member(best, fitted, 1.0)], note, best
 

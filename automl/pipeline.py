@@ -17,7 +17,8 @@ from backends.contracts import Model, TaskType
 from backends.errors import ConfigError
 from features.preprocess import Preprocessor
 from features.schema import conform
-from search.ensemble import ENSEMBLE_BACKEND, blend
+from search.ensemble import blend
+from search.leaderboard import ENSEMBLE_BACKEND
 
 
 @dataclass

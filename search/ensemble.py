@@ -17,14 +17,13 @@ import numpy as np
 
 from backends.contracts import Deadline
 from search.criteria import verdicts
-from search.leaderboard import TrialRecord
+from search.leaderboard import ENSEMBLE_BACKEND, TrialRecord
 from search.metrics import Metric
 from search.splits import Split
 from search.task import Task
 
 logger = logging.getLogger(__name__)
 
-ENSEMBLE_BACKEND = "ensemble"
 MAX_POOL = 10  # best candidates the selection may draw from, besides the best of each other family
 ROUNDS = 25
 
@@ -147,7 +146,7 @@ def _ensemble_record(
         predict_ms_p95=sum(r.predict_ms_p95 for r in members),
         model_mb=sum(r.model_mb for r in members),
         duration_s=sum(r.duration_s for r in members),
-        source="ensemble",
+        source=ENSEMBLE_BACKEND,
     )
     record.verdicts = verdicts(task.criteria, record.measures())
     record.oof = oof

@@ -19,6 +19,7 @@ from backends.errors import SearchError
 from search.metrics import Metric
 
 STATUSES = ("ok", "failed", "pruned", "timeout", "oom")
+ENSEMBLE_BACKEND = "ensemble"  # the backend of the ensemble row, the one row that is not a trial
 
 
 @dataclass
@@ -52,6 +53,10 @@ class TrialRecord:
     @property
     def model_id(self) -> str:
         return f"t{self.number:04d}-{self.backend}"
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.backend == ENSEMBLE_BACKEND
 
     @property
     def ok(self) -> bool:
@@ -142,7 +147,7 @@ class Leaderboard:
         """Records per status; `trials_only` leaves out rows that are not trials (the ensemble)."""
         out = {s: 0 for s in STATUSES}
         for r in self._records.values():
-            if trials_only and r.source == "ensemble":
+            if trials_only and r.is_ensemble:
                 continue
             out[r.status] = out.get(r.status, 0) + 1
         return out
