@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +16,14 @@ import pandas as pd
 
 from automl.artifact import load_package, save_package
 from automl.io import read_table
-from automl.pipeline import Member, Pipeline
+from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.device import resolve_device
-from backends.errors import ConfigError, SearchError
-from features.profile import DataProfile, profile
+from backends.errors import AutoMLError, ConfigError, DataError, SearchError
+from features.profile import DataProfile, parse_task, profile
 from features.schema import input_schema
+from features.synthesis import BuiltView, Synthesizer, peak_rss_mb, relational_views, series_views
 from search.budget import Budget
 from search.controller import Controller, SearchOutcome, TrialCallback
 from search.criteria import criteria_metrics, parse_criteria
@@ -30,7 +31,7 @@ from search.evaluate import FittedCandidate, refit, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.metrics import Metric, get_metric
 from search.splits import make_splits, n_repeats_for, screen_split
-from search.task import SearchData, Task, full_data_context
+from search.task import TABLE_VIEW, SearchData, Task, View, full_data_context
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,11 @@ class Result:
     board: Leaderboard
     _manifest_extra: dict[str, Any]
 
-    def predict(self, data: pd.DataFrame) -> np.ndarray:
-        """Labels or values from the best pipeline."""
+    def predict(self, data: Any) -> np.ndarray:
+        """Labels or values from the best pipeline (input of the kind `fit` got: a frame, related tables or series)."""
         return self.best.predict(data)
 
-    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities from the best pipeline, one column per class."""
         return self.best.predict_proba(data)
 
@@ -80,8 +81,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _encode_target(frame: pd.DataFrame, prof: DataProfile) -> np.ndarray:
-    y = frame[prof.target]
+def _encode_target(y: pd.Series, prof: DataProfile) -> np.ndarray:
     if prof.task.is_classification:
         codes = pd.Categorical(y, categories=list(prof.classes or ())).codes
         if (codes < 0).any():
@@ -91,9 +91,22 @@ def _encode_target(frame: pd.DataFrame, prof: DataProfile) -> np.ndarray:
 
 
 def fit(
-    data: pd.DataFrame | str | Path,
-    target: str,
+    data: pd.DataFrame | str | Path | None = None,
+    target: str | None = None,
     *,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    target_table: str | None = None,
+    relationships: Sequence[Any] | None = None,
+    index: Mapping[str, str] | None = None,
+    time_index: Mapping[str, str] | None = None,
+    categorical: Mapping[str, Sequence[str]] | None = None,
+    series: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
+    column_id: str = "id",
+    column_sort: str | None = "time",
+    column_value: str = "value",
+    column_kind: str | None = None,
+    feature_recipes: Sequence[str] | None = None,
     task: str | TaskType | None = None,
     metric: str | Callable[..., float] | Metric | None = None,
     success: str | Sequence[str] | None = None,
@@ -106,11 +119,19 @@ def fit(
     backends: Sequence[str] | None = None,
     callbacks: Sequence[TrialCallback] = (),
 ) -> Result:
-    """Search for the best model of `target` in `data` within `time_budget` seconds.
+    """Search for the best model of `target` within `time_budget` seconds, from one of three inputs.
 
-    `success` criteria (e.g. ``"roc_auc >= 0.85"``, ``"predict_ms_p95 <= 5"``) decide which
-    candidates qualify; `n_trials` caps the trial count (reproducible with `seed`); `storage`
-    (an Optuna URL such as ``sqlite:///run.db``) makes the search resumable.
+    * a table: ``fit(frame, "label")``;
+    * related tables: ``fit(tables={"molecule": m, "atom": a}, target_table="molecule", target="y",
+      relationships=[("molecule", "molecule_id", "atom", "molecule_id")])`` (optional `index`,
+      `time_index` and `categorical` per table); Featuretools DFS synthesizes the features;
+    * time series in long format: ``fit(series=long_df, labels=labels_df, column_id="id",
+      column_sort="time", column_value="value", column_kind="channel")``; tsfresh synthesizes them.
+
+    `feature_recipes` limits the synthesis recipes the search chooses among (default: all the
+    budget affords). `success` criteria (e.g. ``"roc_auc >= 0.85"``, ``"predict_ms_p95 <= 5"``)
+    decide which candidates qualify; `n_trials` caps the trial count (reproducible with `seed`);
+    `storage` (an Optuna URL such as ``sqlite:///run.db``) makes the search resumable.
     """
     t0 = time.monotonic()
     if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool):
@@ -118,8 +139,30 @@ def fit(
     budget = Budget(float(time_budget))
     if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None, got {n_trials!r}.")
-    frame = read_table(data) if isinstance(data, (str, Path)) else data
-    prof = profile(frame, target, task)
+    given = [name for name, value in (("data", data), ("tables", tables), ("series", series)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError(
+            f"Pass exactly one of data= (a table), tables= (related tables) or series= (time series), got {given or 'none'}."
+        )
+    if feature_recipes is not None and data is not None:
+        raise ConfigError("feature_recipes applies to tables= or series= input; a plain table trains on its own columns.")
+    if tables is not None:
+        inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, time_budget)
+    elif series is not None:
+        from features.timeseries import SeriesSpec
+
+        spec = SeriesSpec(column_id=column_id, column_sort=column_sort, column_value=column_value, column_kind=column_kind)
+        inputs = _series_inputs(series, labels, target, spec, feature_recipes, task, time_budget)
+    else:
+        if target is None:
+            raise ConfigError("target is required: name the column of `data` to predict.")
+        frame = read_table(data) if isinstance(data, (str, Path)) else data
+        prof = profile(frame, target, task)
+        inputs = _Inputs(
+            views={TABLE_VIEW: View(frame[prof.feature_columns], prof)}, label=frame[target], target=target,
+            synths={}, fingerprint=fingerprint(frame), synthesis={},
+        )
+    prof = next(iter(inputs.views.values())).profile
     primary = get_metric(metric, prof.task)
     criteria = parse_criteria(success, prof.task)
     the_task = Task(
@@ -134,12 +177,12 @@ def fit(
     if not families:
         raise ConfigError(f"No backend can run a {prof.task.value} task on {dev.value}; check the `backends` option.")
 
-    X = frame[prof.feature_columns]
-    y = _encode_target(frame, prof)
-    n_repeats = n_repeats_for(len(y), len(prof.feature_columns), float(time_budget))
+    y = _encode_target(inputs.label, prof)
+    n_features = max(len(v.profile.feature_columns) for v in inputs.views.values())
+    n_repeats = n_repeats_for(len(y), n_features, float(time_budget))
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
-    search_data = SearchData(X=X, y=y, profile=prof, splits=splits, screen=screen_split(splits, y, prof.task, seed))
-    data_print = fingerprint(frame)
+    search_data = SearchData(inputs.views, y, splits, screen=screen_split(splits, y, prof.task, seed))
+    data_print = inputs.fingerprint
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
         the_task, search_data, families, budget,
@@ -155,14 +198,17 @@ def fit(
     refit_s = time.monotonic() - t_refit
     trial_counts = board.counts(trials_only=True)
 
-    schema = input_schema(prof)
-    pipeline = Pipeline(task=prof.task, target=target, classes=prof.classes, schema=schema, members=members, model_id=best.model_id)
+    pipeline = Pipeline(
+        task=prof.task, target=inputs.target, classes=prof.classes, feature_sets=_feature_sets(members, inputs),
+        members=members, model_id=best.model_id,
+    )
     success_block = _success(board, best, criteria)
     if criteria and not success_block["best_passed"]:
         logger.warning(success_block["message"])
     report = {
         "task": prof.task.value,
-        "target": target,
+        "target": inputs.target,
+        "input": pipeline.input_kind,
         "metric": primary.name,
         "greater_is_better": primary.greater_is_better,
         "criteria": [c.text for c in criteria],
@@ -170,12 +216,14 @@ def fit(
         "best": best.to_dict() | {"model_id": best.model_id},
         "refit": refit_note,
         "profile": prof.to_dict(),
+        "features": inputs.synthesis,
         "validation": {
             "n_folds": len(splits) // n_repeats, "n_repeats": n_repeats, "kind": "kfold" if len(splits) > 1 else "holdout",
             "screen_rows": None if search_data.screen is None else len(search_data.screen[0]),
         },
         "budget": {
             "time_budget_s": float(time_budget),
+            "synthesis_s": round(sum(v["seconds"] for v in inputs.synthesis.get("recipes", [])), 3),
             "search_s": round(search_s, 3),
             "refit_s": round(refit_s, 3),
             "wall_s": round(time.monotonic() - t0, 3),
@@ -204,6 +252,115 @@ def fit(
     return Result(best=pipeline, leaderboard=board.to_frame(), report=report, board=board, _manifest_extra=manifest_extra)
 
 
+@dataclass
+class _Inputs:
+    """What every kind of input becomes before the search: views over the same rows, their labels, synthesizers."""
+
+    views: dict[str, View]
+    label: pd.Series
+    target: str
+    synths: dict[str, Synthesizer]
+    fingerprint: str
+    synthesis: dict[str, Any]
+
+
+def _profiled_views(built: Sequence[BuiltView], label: pd.Series, target: str, task: str | TaskType | None) -> dict[str, View]:
+    """Profile every synthesized feature set with the labels (drops constant and id-like columns, infers the task)."""
+    views = {}
+    for bv in built:
+        if target in bv.frame.columns:
+            raise DataError(f"A synthesized feature is named like the target {target!r}; rename the target column.")
+        frame = bv.frame.assign(**{target: label.to_numpy()})
+        prof = profile(frame, target, task)
+        views[bv.name] = View(bv.frame[prof.feature_columns], prof, bv.select)
+    return views
+
+
+def _synthesis_report(built: Sequence[BuiltView], rss_before: float) -> dict[str, Any]:
+    return {
+        "recipes": [bv.summary() for bv in built if bv.seconds > 0 or bv.select is None] + [
+            {"recipe": bv.name, "n_features": int(bv.frame.shape[1]), "seconds": 0.0, "selection": "relevance filter per training fold"}
+            for bv in built if bv.select is not None
+        ],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_growth_mb": round(max(0.0, peak_rss_mb() - rss_before), 1),
+    }
+
+
+def _relational_inputs(
+    tables: Mapping[str, pd.DataFrame], target_table: str | None, target: str | None, relationships: Sequence[Any] | None,
+    index: Mapping[str, str] | None, time_index: Mapping[str, str] | None, categorical: Mapping[str, Sequence[str]] | None,
+    recipes: Sequence[str] | None, task: str | TaskType | None, time_budget: float,
+) -> _Inputs:
+    from features.relational import RelationalSpec
+
+    if not isinstance(tables, Mapping) or not tables:
+        raise ConfigError("tables must be a dict of table name -> DataFrame, e.g. {'molecule': molecules, 'atom': atoms}.")
+    if target_table is None or target is None:
+        raise ConfigError("Related tables need target_table= (the table with one row per example) and target= (its label column).")
+    if not relationships:
+        raise ConfigError("Related tables need relationships=[(parent_table, parent_key, child_table, child_key), ...].")
+    spec = RelationalSpec.build(tables, target_table, target, relationships, index=index, time_index=time_index, categorical=categorical)
+    spec.validate(tables, training=True)
+    rss_before = peak_rss_mb()
+    built = relational_views(tables, spec, recipes, time_budget)
+    label = tables[target_table][target].reset_index(drop=True)
+    views = _profiled_views(built, label, target, task)
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        digest.update(name.encode() + fingerprint(tables[name]).encode())
+    return _Inputs(views, label, target, {bv.name: bv.synth for bv in built}, digest.hexdigest(), _synthesis_report(built, rss_before))
+
+
+def _series_inputs(
+    series: pd.DataFrame, labels: pd.DataFrame | None, target: str | None, spec: Any,
+    recipes: Sequence[str] | None, task: str | TaskType | None, time_budget: float,
+) -> _Inputs:
+    from features.timeseries import align_labels
+
+    if labels is None:
+        raise ConfigError("Time series need labels=: a frame with one row per series id and its label.")
+    if not isinstance(labels, pd.DataFrame):
+        raise DataError(f"labels must be a DataFrame with columns {spec.column_id!r} and the label, got {type(labels).__name__}.")
+    if target is None:
+        others = [c for c in labels.columns if c != spec.column_id]
+        if len(others) != 1:
+            raise ConfigError(f"Name the label column with target=; the labels frame has columns {list(labels.columns)}.")
+        target = str(others[0])
+    spec.validate(series)
+    aligned = align_labels(series, labels, spec, target)
+    ids = aligned[spec.column_id].tolist()
+    label = aligned[target].reset_index(drop=True)
+    classification = parse_task(task) is not TaskType.REGRESSION if task is not None else _looks_categorical(label)
+    rss_before = peak_rss_mb()
+    built = series_views(series, spec, ids, recipes, time_budget, classification)
+    views = _profiled_views(built, label, target, task)
+    data_print = hashlib.sha256((fingerprint(series) + fingerprint(aligned)).encode()).hexdigest()
+    return _Inputs(views, label, target, {bv.name: bv.synth for bv in built}, data_print, _synthesis_report(built, rss_before))
+
+
+def _looks_categorical(label: pd.Series) -> bool:
+    """Whether the relevance filter should test the labels as classes (the task is inferred the same way later)."""
+    try:
+        return profile(pd.DataFrame({"_x": np.zeros(len(label)), "_y": label.to_numpy()}), "_y").task.is_classification
+    except AutoMLError:
+        return True
+
+
+def _feature_sets(members: Sequence[Member], inputs: _Inputs) -> dict[str, FeatureSet]:
+    """The feature sets the members use, each synthesizing and checking only the columns its preprocessors read."""
+    out = {}
+    for name in dict.fromkeys(m.features for m in members):
+        used = list(dict.fromkeys(c for m in members if m.features == name for c in m.preprocessor.input_columns))
+        view = inputs.views[name]
+        by_name = {e["name"]: e for e in input_schema(view.profile)}
+        if name == TABLE_VIEW:
+            out[name] = FeatureSet(schema=list(by_name.values()))
+        else:
+            out[name] = FeatureSet(schema=[by_name[c] for c in used], synth=inputs.synths[name].restrict(used))
+    return out
+
+
 def _final_members(
     outcome: SearchOutcome, controller: Controller, data: SearchData, budget: Budget
 ) -> tuple[list[Member], dict[str, Any], TrialRecord]:
@@ -230,14 +387,15 @@ def _final_members(
             logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
             return members, {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget"}, best
         estimates = [refit_estimate(records[n], data) for n, _ in chosen]
-        preprocessors: dict = {}
+        preprocessors: dict = {}  # shared by members of one (feature set, recipe)
         members, notes = [], []
         for i, (number, weight) in enumerate(chosen):
             rec = records[number]
             # share what is left in proportion to the expected refit times
             share = estimates[i] / max(1e-9, sum(estimates[i:]))
             try:
-                fitted = refit(controller.backends[rec.backend], rec, data, ctx, deadline.earlier(deadline.remaining() * share), preprocessors)
+                member_deadline = deadline.earlier(deadline.remaining() * share)
+                fitted = refit(controller.backends[rec.backend], rec, data, ctx, member_deadline, controller.cache, preprocessors)
             except Exception as exc:
                 logger.warning("refit of ensemble member %s failed (%s); dropping it", rec.model_id, exc)
                 notes.append({"model_id": rec.model_id, "dropped": f"{type(exc).__name__}: {exc}"})
@@ -258,7 +416,7 @@ def _final_members(
 def _member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Member:
     return Member(
         model_id=record.model_id, backend=record.backend, params=dict(record.params),
-        preprocessor=fitted.preprocessor, model=fitted.model, weight=weight,
+        preprocessor=fitted.preprocessor, model=fitted.model, weight=weight, features=record.features,
     )
 
 
@@ -275,7 +433,7 @@ def _final_model(
     if fold_model is None or deadline.remaining() >= estimate:
         try:
             ctx = full_data_context(controller.ctx, len(data.y))
-            fitted = refit(backend, best, data, ctx, deadline)
+            fitted = refit(backend, best, data, ctx, deadline, controller.cache)
             info = fitted.model.info
             return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
         except Exception as exc:  # a failed refit falls back to the fold model when there is one

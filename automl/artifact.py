@@ -2,8 +2,11 @@
 
 Layout::
 
-    manifest.json            format version, versions, seed, fingerprint, schema, task, metrics,
-                             verdicts, and the members (backend, params, weight, files)
+    manifest.json            format version, versions, seed, fingerprint, task, metrics, verdicts,
+                             the input kind, the feature sets (schema, synthesis file) and the
+                             members (feature set, backend, params, weight, files)
+    synth/<features>.json    a feature synthesis as plain data (Featuretools feature definitions,
+                             tsfresh settings), one per synthesized feature set in use
     preprocess/<recipe>.json the fitted preprocessing as plain data, one per recipe in use
     model/<i>/               member i's native model file(s): LightGBM text, XGBoost UBJ, skops
     SHA256SUMS               a checksum line for every other file
@@ -26,21 +29,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from automl.pipeline import Member, Pipeline
+from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.errors import PackageError
 from features.preprocess import Preprocessor
+from features.synthesis import synthesizer_from_dict
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "automl-package"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
+SYNTH_DIR = "synth"
 PREPROCESS_DIR = "preprocess"
 MODEL_DIR = "model"
-_LIBRARIES = ("automl-engine", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "optuna", "skops")
+_LIBRARIES = ("automl-engine", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "optuna", "skops", "featuretools", "tsfresh")
 
 
 def library_versions() -> dict[str, str]:
@@ -84,6 +89,14 @@ def save_package(pipeline: Pipeline, path: str | Path, manifest_extra: dict[str,
 
 def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -> None:
     (root / PREPROCESS_DIR).mkdir(parents=True)
+    feature_sets = {}
+    for name, fs in pipeline.feature_sets.items():
+        synth_file = None
+        if fs.synth is not None:
+            (root / SYNTH_DIR).mkdir(exist_ok=True)
+            synth_file = f"{SYNTH_DIR}/{name}.json"
+            (root / synth_file).write_text(json.dumps(fs.synth.to_dict(), indent=1))
+        feature_sets[name] = {"schema": fs.schema, "synth": synth_file}
     preprocess_files: dict[int, str] = {}
     members = []
     for i, member in enumerate(pipeline.members):
@@ -96,6 +109,7 @@ def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -
         meta = member.model.save(root / model_dir)
         members.append({
             "model_id": member.model_id,
+            "features": member.features,
             "backend": member.backend,
             "params": member.params,
             "weight": member.weight,
@@ -115,7 +129,8 @@ def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -
         "task": pipeline.task.value,
         "target": pipeline.target,
         "classes": list(pipeline.classes) if pipeline.classes is not None else None,
-        "schema": pipeline.schema,
+        "input": pipeline.input_kind,
+        "feature_sets": feature_sets,
         "model": {"model_id": pipeline.model_id, "backend": pipeline.backend, "members": members},
         "files": files,
         **manifest_extra,
@@ -191,7 +206,13 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
     model_info = manifest["model"]
     preprocessors: dict[str, Preprocessor] = {}
     members = []
+    feature_sets = {}
     try:
+        for name, entry in manifest["feature_sets"].items():
+            synth = None
+            if entry["synth"] is not None:
+                synth = synthesizer_from_dict(json.loads(_inside(root, entry["synth"]).read_text()))
+            feature_sets[name] = FeatureSet(schema=entry["schema"], synth=synth)
         for entry in model_info["members"]:
             name = entry["preprocess"]
             if name not in preprocessors:
@@ -199,7 +220,7 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
             model = registry.get(entry["backend"]).load(_inside(root, entry["dir"]), entry["meta"])
             members.append(Member(
                 model_id=entry["model_id"], backend=entry["backend"], params=entry["params"],
-                preprocessor=preprocessors[name], model=model, weight=float(entry["weight"]),
+                preprocessor=preprocessors[name], model=model, weight=float(entry["weight"]), features=entry["features"],
             ))
     except PackageError:
         raise
@@ -213,7 +234,7 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
         task=TaskType(manifest["task"]),
         target=manifest["target"],
         classes=manifest["classes"],
-        schema=manifest["schema"],
+        feature_sets=feature_sets,
         members=members,
         model_id=model_info["model_id"],
     )

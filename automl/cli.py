@@ -102,8 +102,15 @@ def main() -> None:
 
 
 @main.command("fit")
-@click.argument("train", type=click.Path(path_type=Path))
-@click.option("--target", "-t", required=True, help="Name of the column to predict.")
+@click.argument("train", type=click.Path(path_type=Path), required=False)
+@click.option("--target", "-t", default=None, help="Name of the column to predict (the label column of --labels for series).")
+@click.option("--schema", "schema", type=click.Path(path_type=Path), default=None,
+              help="Related tables: a *.schema.json (tables, keys, relationships); trains on the target table's train file.")
+@click.option("--series", type=click.Path(path_type=Path), default=None, help="Time series in long format (id, time, value[, channel]).")
+@click.option("--labels", type=click.Path(path_type=Path), default=None, help="With --series: one row per series id and its label.")
+@click.option("--column-kind", default="auto", show_default=True,
+              help="With --series: the channel column of multivariate series ('auto': 'channel' when present, 'none': univariate).")
+@click.option("--recipes", default=None, help="Comma-separated feature recipes to choose among (dfs-d1, dfs-d2, dfs-d2-wide; ts-raw, ts-minimal, ...).")
 @click.option(
     "--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default)."
 )
@@ -120,19 +127,22 @@ def main() -> None:
 @click.option("--top", type=int, default=10, show_default=True, help="Leaderboard rows to print.")
 @click.option("-v", "--verbose", count=True, help="-v: one line per trial; -vv: debug.")
 @_friendly_errors
-def fit_cmd(train: Path, target: str, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
+def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None, column_kind: str,
+            recipes: str | None, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
             n_trials: int | None, seed: int, device: str, backends: tuple[str, ...], storage: str | None,
             study_name: str | None, out: Path, top: int, verbose: int) -> None:
-    """Search models for TRAIN (CSV, CSV.GZ or Parquet) and write the leaderboard, report and package to --out."""
+    """Search models for TRAIN (CSV, CSV.GZ or Parquet), for related tables (--schema) or for time series (--series, --labels).
+
+    Writes the leaderboard, report and package to --out.
+    """
     from automl.api import fit
-    from automl.io import read_table
 
     _setup_logging(verbose)
-    frame = read_table(train)
+    inputs = _fit_inputs(train, target, schema, series, labels, column_kind)
     with _Progress(time_budget) as progress:
         result = fit(
-            frame, target, task=task, metric=metric, success=list(success) or None, time_budget=time_budget,
-            n_trials=n_trials, device=device, seed=seed, storage=storage, study_name=study_name,
+            **inputs, feature_recipes=_names(recipes), task=task, metric=metric, success=list(success) or None,
+            time_budget=time_budget, n_trials=n_trials, device=device, seed=seed, storage=storage, study_name=study_name,
             backends=list(backends) or None, callbacks=[progress],
         )
     package = result.export(out)
@@ -140,6 +150,8 @@ def fit_cmd(train: Path, target: str, task: str | None, metric: str | None, succ
     click.echo(_summary(result.leaderboard, top))
     click.echo("")
     budget = report["budget"]
+    for recipe in report["features"].get("recipes", []):
+        click.echo(f"features {recipe['recipe']}: {recipe['n_features']} columns in {recipe['seconds']:.1f}s")
     click.echo(
         f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)}); "
         f"best {report['best']['model_id']} {report['metric']}={report['best']['score_mean']:.5g}"
@@ -150,24 +162,71 @@ def fit_cmd(train: Path, target: str, task: str | None, metric: str | None, succ
     click.echo(f"package: {package}")
 
 
+def _one_input(train: Path | None, schema: Path | None, series: Path | None) -> None:
+    given = [flag for flag, value in (("TRAIN", train), ("--schema", schema), ("--series", series)) if value is not None]
+    if len(given) != 1:
+        from backends.errors import ConfigError
+
+        raise ConfigError(f"Give exactly one input: a TRAIN file, --schema or --series (got {', '.join(given) or 'none'}).")
+
+
+def _series_kind(frame: pd.DataFrame, column_kind: str) -> str | None:
+    if column_kind == "auto":
+        return "channel" if "channel" in frame.columns else None
+    return None if column_kind.lower() == "none" else column_kind
+
+
+def _fit_inputs(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None,
+                column_kind: str) -> dict[str, Any]:
+    """The keyword arguments of `automl.fit` for the input the command line names."""
+    from automl.io import read_table
+    from backends.errors import ConfigError
+
+    _one_input(train, schema, series)
+    if schema is not None:
+        from features.relational import read_schema
+
+        tables, spec = read_schema(schema, "train")
+        return {
+            "tables": tables, "target_table": spec.target_table, "target": target or spec.target,
+            "relationships": list(spec.relationships), "index": {n: t.index for n, t in spec.tables.items() if t.index},
+            "time_index": {n: t.time_index for n, t in spec.tables.items() if t.time_index},
+            "categorical": {n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
+        }
+    if series is not None:
+        if labels is None:
+            raise ConfigError("--series needs --labels: a file with one row per series id and its label.")
+        frame = read_table(series)
+        return {"series": frame, "labels": read_table(labels), "target": target, "column_kind": _series_kind(frame, column_kind)}
+    if target is None:
+        raise ConfigError("--target is required with a TRAIN file: name the column to predict.")
+    return {"data": read_table(train), "target": target}
+
+
 @main.command("predict")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option("--schema", "schema", type=click.Path(path_type=Path), default=None, help="Related tables: the *.schema.json of the data to predict.")
+@click.option("--split", default="test", show_default=True, help="With --schema: which file of the target table to predict.")
+@click.option("--series", type=click.Path(path_type=Path), default=None, help="Time series in long format; one prediction per series id.")
 @click.option("--proba", is_flag=True, help="Add one proba_<class> column per class (classification).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Write CSV here instead of stdout.")
 @_friendly_errors
-def predict_cmd(model: Path, data: Path, proba: bool, out: Path | None) -> None:
-    """Predict DATA with the package at MODEL; rows stay in input order, a target column is ignored."""
+def predict_cmd(model: Path, data: Path | None, schema: Path | None, split: str, series: Path | None, proba: bool, out: Path | None) -> None:
+    """Predict DATA (or --schema tables, or --series) with the package at MODEL; rows stay in input order, a target column is ignored."""
     from automl.api import load
     from automl.io import read_table
 
+    _one_input(data, schema, series)
     pipeline = load(model)
-    frame = read_table(data)
-    result = pd.DataFrame({"prediction": pipeline.predict(frame)})
-    if proba:
-        probs = pipeline.predict_proba(frame)
-        for column in probs.columns:
-            result[f"proba_{column}"] = probs[column].to_numpy()
+    inputs: Any
+    if schema is not None:
+        from features.relational import read_schema
+
+        inputs, _ = read_schema(schema, split)
+    else:
+        inputs = read_table(series if series is not None else data)  # type: ignore[arg-type]
+    result = pipeline.predict_frame(inputs, proba=proba)
     if out is None:
         result.to_csv(sys.stdout, index=False)
     else:

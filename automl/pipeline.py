@@ -1,12 +1,14 @@
-"""The fitted best model as users hold it: input checks, preprocessing, member models, label decoding.
+"""The fitted best model as users hold it: input checks, feature synthesis, preprocessing, member models, label decoding.
 
 A pipeline has one member (a single model) or several with weights (an ensemble chosen by
-greedy selection); members share a preprocessor when they use the same recipe.
+greedy selection). Each member trains on one feature set: the user's table itself, or
+features synthesized from related tables (Featuretools) or time series (tsfresh). Members
+of one feature set share its synthesis, and members of one recipe share a preprocessor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,11 +16,22 @@ import numpy as np
 import pandas as pd
 
 from backends.contracts import Model, TaskType
-from backends.errors import ConfigError
+from backends.errors import ConfigError, DataError
 from features.preprocess import Preprocessor
 from features.schema import conform
+from features.synthesis import Synthesizer
 from search.ensemble import blend
 from search.leaderboard import ENSEMBLE_BACKEND
+
+INPUT_KINDS = ("table", "relational", "series")
+
+
+@dataclass
+class FeatureSet:
+    """How one feature set is built at predict time: a synthesis (None: the input table itself) and the schema of its columns."""
+
+    schema: list[dict[str, Any]]
+    synth: Synthesizer | None = None
 
 
 @dataclass
@@ -31,16 +44,17 @@ class Member:
     preprocessor: Preprocessor
     model: Model
     weight: float = 1.0
+    features: str = "table"
 
 
 @dataclass
 class Pipeline:
-    """Predicts from raw frames with the same columns the search saw (extra columns ignored)."""
+    """Predicts from raw inputs of the kind it was trained on: a frame, related tables, or long-format series."""
 
     task: TaskType
     target: str
     classes: Sequence[Any] | None
-    schema: list[dict[str, Any]]
+    feature_sets: dict[str, FeatureSet]
     members: list[Member]
     model_id: str
 
@@ -49,28 +63,73 @@ class Pipeline:
         """The member's backend, or "ensemble" for several members."""
         return self.members[0].backend if len(self.members) == 1 else ENSEMBLE_BACKEND
 
-    def _raw(self, data: pd.DataFrame) -> np.ndarray:
-        frame = conform(data, self.schema, target=self.target)
+    @property
+    def input_kind(self) -> str:
+        """"table", "relational" (a dict of related tables) or "series" (a long-format frame)."""
+        synth = next((fs.synth for fs in self.feature_sets.values() if fs.synth is not None), None)
+        return "table" if synth is None else synth.input_kind
+
+    def _check_input(self, data: Any) -> None:
+        kind = self.input_kind
+        if kind == "relational":
+            if not isinstance(data, Mapping):
+                raise DataError(f"This model was trained on related tables; pass a dict of table name -> DataFrame, not {type(data).__name__}.")
+        elif not isinstance(data, pd.DataFrame):
+            what = "a long-format series frame" if kind == "series" else "a DataFrame"
+            raise DataError(f"This model needs {what}, got {type(data).__name__}; wrap the rows with pd.DataFrame(...).")
+
+    def _raw(self, data: Any) -> tuple[np.ndarray, pd.Index]:
+        """Blended raw predictions and the row labels they belong to."""
+        self._check_input(data)
+        frames: dict[str, pd.DataFrame] = {}
+        for name in dict.fromkeys(m.features for m in self.members):
+            fs = self.feature_sets[name]
+            built = data if fs.synth is None else fs.synth.transform(data)
+            frames[name] = conform(built, fs.schema, target=self.target)
         inputs: dict[int, pd.DataFrame] = {}  # members of one recipe share a preprocessor: transform once
         preds = []
         for m in self.members:
             key = id(m.preprocessor)
             if key not in inputs:
-                inputs[key] = m.preprocessor.transform(frame)
+                inputs[key] = m.preprocessor.transform(frames[m.features])
             preds.append(m.model.predict(inputs[key]))
-        return preds[0] if len(preds) == 1 else blend(preds, [m.weight for m in self.members])
+        index = self._row_index(data, next(iter(frames.values())))
+        return (preds[0] if len(preds) == 1 else blend(preds, [m.weight for m in self.members])), index
 
-    def predict(self, data: pd.DataFrame) -> np.ndarray:
-        """Class labels (classification) or values (regression), one per input row, in order."""
-        raw = self._raw(data)
+    def _row_index(self, data: Any, frame: pd.DataFrame) -> pd.Index:
+        if self.input_kind == "table":
+            return data.index
+        if self.input_kind == "series":
+            return frame.index  # the series ids, in order of first appearance
+        synth = next(fs.synth for fs in self.feature_sets.values() if fs.synth is not None)
+        return data[synth.spec.target_table].index  # type: ignore[attr-defined]
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Class labels (classification) or values (regression), one per input row (per series id for series), in order."""
+        raw, _ = self._raw(data)
+        return self._labels(raw)
+
+    def _labels(self, raw: np.ndarray) -> np.ndarray:
         if self.task.is_classification:
             assert self.classes is not None
             return np.asarray(self.classes)[raw.argmax(axis=1)]
         return raw
 
-    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
-        """One probability column per class (named by the class), rows in input order."""
+    def predict_proba(self, data: Any) -> pd.DataFrame:
+        """One probability column per class (named by the class), rows in input order (indexed by series id for series)."""
         if not self.task.is_classification:
             raise ConfigError("predict_proba needs a classification model; use predict for regression.")
-        raw = self._raw(data)
-        return pd.DataFrame(raw, columns=list(self.classes or []), index=data.index)
+        raw, index = self._raw(data)
+        return pd.DataFrame(raw, columns=list(self.classes or []), index=index)
+
+    def predict_frame(self, data: Any, proba: bool = False) -> pd.DataFrame:
+        """What `automl predict` writes: `id` first for series, then `prediction`, then `proba_<class>` columns if asked."""
+        if proba and not self.task.is_classification:
+            raise ConfigError("--proba needs a classification model; leave it out for regression.")
+        raw, index = self._raw(data)
+        out = pd.DataFrame({"id": index.to_numpy()}) if self.input_kind == "series" else pd.DataFrame(index=range(len(raw)))
+        out["prediction"] = self._labels(raw)
+        if proba:
+            for j, label in enumerate(self.classes or []):
+                out[f"proba_{label}"] = raw[:, j]
+        return out

@@ -208,7 +208,7 @@ def prepare(ds: Dataset, max_rows: int, seed: int) -> Prepared:
     task = Task(type=prof.task, metrics=(metric,), criteria=(), n_classes=len(prof.classes or ()), seed=seed)
     X = frame[prof.feature_columns]
     y = _encode_target(frame, prof)
-    data = SearchData(X=X, y=y, profile=prof, splits=make_splits(y, prof.task, seed))
+    data = SearchData.table(X, y, prof, make_splits(y, prof.task, seed))
     ctx = data.context(task, Device.CPU, n_jobs=1)
     return Prepared(ds.name, task, data, ctx, FoldCache(data))
 

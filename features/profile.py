@@ -12,8 +12,8 @@ import difflib
 import logging
 import re
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,12 @@ class DataProfile:
     @property
     def n_classes(self) -> int:
         return 0 if self.classes is None else len(self.classes)
+
+    def keep_only(self, columns: Collection[str], reason: str = "not selected") -> DataProfile:
+        """The same profile with every feature column outside `columns` dropped for `reason` (fold-wise selection)."""
+        keep = set(columns)
+        cols = tuple(c if not c.is_feature or c.name in keep else replace(c, drop_reason=reason) for c in self.columns)
+        return replace(self, columns=cols)
 
     def column(self, name: str) -> ColumnProfile:
         """The profile of one column by name."""

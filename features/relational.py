@@ -494,6 +494,8 @@ def max_features_for(n_rows: int, memory_bytes: int | None = None) -> int:
 class RelationalFeatures:
     """A DFS recipe fitted on training tables; plain-data state; computes the same features for new tables."""
 
+    input_kind = "relational"  # what `transform` takes: a dict of tables (see features.synthesis.Synthesizer)
+
     def __init__(self, spec: RelationalSpec, recipe: str, max_features: int | None = None) -> None:
         if not isinstance(spec, RelationalSpec):
             raise ConfigError(f"spec must be a RelationalSpec, not {type(spec).__name__}; build one with RelationalSpec.build(...).")

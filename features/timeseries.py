@@ -192,6 +192,8 @@ class SeriesFeatures:
     `chunk_ids` caps the ids per extract_features call (None: as many as hold about CHUNK_POINTS points).
     """
 
+    input_kind = "series"  # what `transform` takes: one long-format frame (see features.synthesis.Synthesizer)
+
     def __init__(self, spec: SeriesSpec, settings: str | dict, n_jobs: int | None = None, chunk_ids: int | None = None) -> None:
         if not isinstance(spec, SeriesSpec):
             raise ConfigError(f"spec must be a SeriesSpec, got {type(spec).__name__}; build one with SeriesSpec(column_id=..., ...).")

@@ -29,7 +29,7 @@ from search.ensemble import Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.portfolio import portfolio_for
-from search.space import BACKEND_PARAM, fixed_params, suggest
+from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
 from search.task import SearchData, Task
 
 logger = logging.getLogger(__name__)
@@ -163,6 +163,17 @@ def warm_start_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple
     return entries
 
 
+def with_views(entries: Sequence[tuple[str, dict]], views: Sequence[str]) -> list[tuple[str, dict, str]]:
+    """The warm start over several feature sets: the first (best) entry on every view, so each view gets
+    a fair first look, then the other entries round-robin over the views."""
+    if not entries:
+        return []
+    first, rest = entries[0], entries[1:]
+    out = [(first[0], first[1], v) for v in views]
+    out += [(name, params, views[i % len(views)]) for i, (name, params) in enumerate(rest)]
+    return out
+
+
 def portfolio_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
     """The backends' own hand-picked configs, round-robin by relative cost (the pool and baseline of
     benchmarks/portfolio.py; the search enqueues `warm_start_order`)."""
@@ -209,7 +220,7 @@ class Controller:
             "metric": self.task.metric.name,
             "backends": sorted(self.backends),
             "n_rows": len(self.data.y),
-            "columns": list(self.data.profile.feature_columns),
+            "columns": {name: list(v.profile.feature_columns) for name, v in self.data.views.items()},
             "seed": self.task.seed,
         }
 
@@ -263,10 +274,15 @@ class Controller:
             logger.info("resumed study %r with %d finished trials", self.study.study_name, len(self.board))
 
     def _enqueue_portfolio(self) -> None:
-        for name, params in warm_start_order(list(self.backends.values()), self.ctx):
-            self.study.enqueue_trial(fixed_params(name, params), user_attrs={"source": "portfolio"}, skip_if_exists=True)
+        views = list(self.data.views)
+        for name, params, view in with_views(warm_start_order(list(self.backends.values()), self.ctx), views):
+            fixed = fixed_params(name, params) | ({FEATURES_PARAM: view} if len(views) > 1 else {})
+            self.study.enqueue_trial(fixed, user_attrs={"source": "portfolio"}, skip_if_exists=True)
 
     def _objective(self, trial: optuna.Trial) -> float:
+        views = list(self.data.views)
+        # the feature set is part of the trial: TPE learns which synthesis recipe suits which model
+        features = trial.suggest_categorical(FEATURES_PARAM, views) if len(views) > 1 else views[0]
         name = trial.suggest_categorical(BACKEND_PARAM, list(self.backends))
         backend = self.backends[name]
         params = suggest(trial, name, backend.search_space(self.ctx))
@@ -276,6 +292,7 @@ class Controller:
             device=self.ctx.device.value,
             recipe=backend.recipe,
             params=params,
+            features=str(features),
             source=str(trial.user_attrs.get("source", "search")),
         )
         search = self.budget.search_deadline(self.refit_reserve())

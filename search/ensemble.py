@@ -136,6 +136,7 @@ def _ensemble_record(
         backend=ENSEMBLE_BACKEND,
         device=",".join(sorted({r.device for r in members})),
         recipe="+".join(sorted({r.recipe for r in members})),
+        features="+".join(sorted({r.features for r in members})),
         params={"members": {rec.model_id: round(w, 6) for rec, w in chosen}},
         score_mean=float(np.mean(fold_scores)),
         score_std=float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0,

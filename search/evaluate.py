@@ -19,8 +19,10 @@ import pandas as pd
 
 from backends.contracts import Backend, Deadline, FitContext, Model
 from features.preprocess import Preprocessor
+from features.profile import DataProfile
 from search.criteria import verdicts
 from search.leaderboard import TrialRecord
+from search.splits import Split
 from search.task import SearchData, Task
 
 logger = logging.getLogger(__name__)
@@ -53,21 +55,42 @@ SCREEN = -1  # the fold index of the screening split
 
 
 class FoldCache:
-    """Preprocessors fitted once per (recipe, fold) on the training fold only, and their outputs."""
+    """Preprocessors fitted once per (view, recipe, fold) on the training fold only, and their outputs.
+
+    A view with a selector gets its columns chosen once per fold, on that fold's training rows,
+    shared by every recipe; features themselves were computed once per view, before the search.
+    """
 
     def __init__(self, data: SearchData) -> None:
         self.data = data
-        self._cache: dict[tuple[str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
+        self._cache: dict[tuple[str, str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
+        self._profiles: dict[tuple[str, int], DataProfile] = {}
 
-    def get(self, recipe: str, fold: int) -> tuple[Preprocessor, pd.DataFrame, pd.DataFrame]:
+    def profile(self, view: str, fold: int | None) -> DataProfile:
+        """The view's profile, restricted to the columns its selector keeps on `fold` (None: all rows)."""
+        v = self.data.views[view]
+        if v.select is None:
+            return v.profile
+        key = (view, -2 if fold is None else fold)
+        if key not in self._profiles:
+            rows = np.arange(len(self.data.y)) if fold is None else self._split(fold)[0]
+            chosen = v.select(v.X.iloc[rows][v.profile.feature_columns], self.data.y[rows])
+            self._profiles[key] = v.profile.keep_only(chosen)
+        return self._profiles[key]
+
+    def _split(self, fold: int) -> Split:
+        split = self.data.screen if fold == SCREEN else self.data.splits[fold]
+        assert split is not None
+        return split
+
+    def get(self, view: str, recipe: str, fold: int) -> tuple[Preprocessor, pd.DataFrame, pd.DataFrame]:
         """(preprocessor, train input, validation input) of `fold`; `SCREEN` is the screening split."""
-        key = (recipe, fold)
+        key = (view, recipe, fold)
         if key not in self._cache:
-            split = self.data.screen if fold == SCREEN else self.data.splits[fold]
-            assert split is not None
-            train, valid = split
-            pre = Preprocessor(recipe).fit(self.data.X.iloc[train], self.data.profile)
-            self._cache[key] = (pre, pre.transform(self.data.X.iloc[train]), pre.transform(self.data.X.iloc[valid]))
+            train, valid = self._split(fold)
+            X = self.data.views[view].X
+            pre = Preprocessor(recipe).fit(X.iloc[train], self.profile(view, fold))
+            self._cache[key] = (pre, pre.transform(X.iloc[train]), pre.transform(X.iloc[valid]))
         return self._cache[key]
 
 
@@ -121,7 +144,7 @@ def evaluate(
     first: FittedCandidate | None = None
     try:
         if data.screen is not None:
-            pre, X_train, X_valid = cache.get(backend.recipe, SCREEN)
+            pre, X_train, X_valid = cache.get(record.features, backend.recipe, SCREEN)
             train, valid = data.screen
             t0 = time.perf_counter()
             model = backend.fit(X_train, data.y[train], params, ctx, deadline.earlier(0.25 * deadline.remaining()),
@@ -134,7 +157,7 @@ def evaluate(
             if deadline.expired():
                 record.status, record.error = "timeout", f"deadline reached after {fold} of {n_folds} folds"
                 break
-            pre, X_train, X_valid = cache.get(backend.recipe, fold)
+            pre, X_train, X_valid = cache.get(record.features, backend.recipe, fold)
             y_train, y_valid = data.y[train], data.y[valid]
             # share what is left evenly among the remaining folds
             fold_deadline = deadline.earlier(deadline.remaining() / (n_folds - fold))
@@ -174,7 +197,7 @@ def evaluate(
     with np.errstate(invalid="ignore", divide="ignore"):
         shape = (-1,) + (1,) * (oof_sum.ndim - 1)
         record.oof = np.where(oof_count.reshape(shape) > 0, oof_sum / oof_count.reshape(shape), np.nan)
-    valid_rows = data.X.iloc[data.splits[0][1]]
+    valid_rows = data.views[record.features].X.iloc[data.splits[0][1]]
     record.predict_ms_per_1k, record.predict_ms_p95 = _latency(first, valid_rows)
     record.model_mb = first.model.size_bytes() / 1e6
     record.verdicts = verdicts(task.criteria, record.measures())
@@ -206,16 +229,20 @@ def refit(
     data: SearchData,
     ctx: FitContext,
     deadline: Deadline,
-    preprocessors: dict[str, Preprocessor] | None = None,
+    cache: FoldCache | None = None,
+    preprocessors: dict[tuple[str, str], Preprocessor] | None = None,
 ) -> FittedCandidate:
     """Fit the preprocessor and the winning configuration on every row, by `deadline`.
 
-    `preprocessors` caches the all-rows preprocessor per recipe, so ensemble members share it.
+    `preprocessors` caches the all-rows preprocessor per (view, recipe), so ensemble members share
+    it; `cache` reuses the search's column selections (a fresh one selects on all rows).
     """
-    cache = {} if preprocessors is None else preprocessors
-    if backend.recipe not in cache:
-        cache[backend.recipe] = Preprocessor(backend.recipe).fit(data.X, data.profile)
-    pre = cache[backend.recipe]
-    X = pre.transform(data.X)
-    model = backend.fit(X, data.y, record.params, ctx, deadline, n_iterations=refit_rounds(record))
+    cache = FoldCache(data) if cache is None else cache
+    shared = {} if preprocessors is None else preprocessors
+    key = (record.features, backend.recipe)
+    X_all = data.views[record.features].X
+    if key not in shared:
+        shared[key] = Preprocessor(backend.recipe).fit(X_all, cache.profile(record.features, None))
+    pre = shared[key]
+    model = backend.fit(pre.transform(X_all), data.y, record.params, ctx, deadline, n_iterations=refit_rounds(record))
     return FittedCandidate(backend, pre, model, record.params)

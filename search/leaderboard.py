@@ -24,13 +24,14 @@ ENSEMBLE_BACKEND = "ensemble"  # the backend of the ensemble row, the one row th
 
 @dataclass
 class TrialRecord:
-    """Everything measured about one candidate (backend x recipe x params)."""
+    """Everything measured about one candidate (features x backend x recipe x params)."""
 
     number: int
     backend: str
     device: str
     recipe: str
     params: dict[str, Any]
+    features: str = "table"  # the view trained on: "table", or a synthesis recipe such as "dfs-d2"
     status: str = "ok"
     error: str = ""
     score_mean: float = math.nan
@@ -162,6 +163,7 @@ class Leaderboard:
                 "model_id": r.model_id,
                 "backend": r.backend,
                 "device": r.device,
+                "features": r.features,
                 "recipe": r.recipe,
                 "source": r.source,
                 "params": json.dumps(_json_safe(r.params), sort_keys=True),

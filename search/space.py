@@ -13,6 +13,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 BACKEND_PARAM = "backend"
+FEATURES_PARAM = "features"  # the view (feature set) a trial trains on, when there are several
 
 
 def qualified(backend: str, param: str) -> str:

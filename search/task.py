@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,23 +31,53 @@ class Task:
         return self.metrics[0]
 
 
+TABLE_VIEW = "table"  # the name of the view of a plain table: its own columns, nothing synthesized
+
+# Fits a column subset on a training fold: (fold's feature columns, fold's targets) -> kept column names
+Selector = Callable[[pd.DataFrame, np.ndarray], list[str]]
+
+
 @dataclass(frozen=True)
-class SearchData:
-    """Raw feature columns, encoded targets, the shared splits and, on big data, the screening split."""
+class View:
+    """One feature set the search may train on: its columns (one row per example) and their profile.
+
+    A plain table has one view; related tables and time series have one per synthesis recipe
+    (e.g. "dfs-d2", "ts-efficient"), all with the same rows in the same order. `select`, when
+    set, picks columns on each training fold only (supervised selection must not see the
+    validation rows).
+    """
 
     X: pd.DataFrame
-    y: np.ndarray
     profile: DataProfile
+    select: Selector | None = None
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """The views (feature sets over the same rows), encoded targets, shared splits and, on big data, the screening split."""
+
+    views: Mapping[str, View]
+    y: np.ndarray
     splits: Sequence[Split]
     screen: Split | None = None
 
+    @classmethod
+    def table(cls, X: pd.DataFrame, y: np.ndarray, profile: DataProfile, splits: Sequence[Split], screen: Split | None = None) -> SearchData:
+        """Search data of a plain table: one view of its own columns."""
+        return cls({TABLE_VIEW: View(X, profile)}, y, splits, screen)
+
+    @property
+    def profile(self) -> DataProfile:
+        """The profile of the first view (task and classes are the same in every view)."""
+        return next(iter(self.views.values())).profile
+
     def context(self, task: Task, device: Device, n_jobs: int | None = None) -> FitContext:
-        """The FitContext backends see: sized by one training fold."""
+        """The FitContext backends see: sized by one training fold and the widest view."""
         train_rows = len(self.splits[0][0])
         return FitContext(
             task=task.type,
             n_rows=train_rows,
-            n_features=len(self.profile.feature_columns),
+            n_features=max(len(v.profile.feature_columns) for v in self.views.values()),
             n_classes=task.n_classes,
             seed=task.seed,
             device=device,

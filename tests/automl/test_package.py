@@ -31,7 +31,7 @@ def test_round_trip_predicts_identically(fitted, tmp_path):
     zipped = automl.load(result.save(tmp_path / "pkg.zip"))
     np.testing.assert_array_equal(zipped.predict(data), result.predict(data))
     manifest = json.loads((path / MANIFEST).read_text())
-    for key in ["format_version", "versions", "seed", "data_fingerprint", "schema", "task", "metrics", "verdicts", "leaderboard_row", "files"]:
+    for key in ["format_version", "versions", "seed", "data_fingerprint", "input", "feature_sets", "task", "metrics", "verdicts", "leaderboard_row", "files"]:
         assert key in manifest
     # no pickle anywhere: only JSON, native model formats and skops
     suffixes = {p.suffix for p in path.rglob("*") if p.is_file()}

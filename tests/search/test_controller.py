@@ -12,7 +12,7 @@ from optuna.distributions import CategoricalDistribution
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
 from features.profile import profile
 from search.budget import Budget
-from search.controller import Controller, portfolio_order
+from search.controller import Controller, portfolio_order, with_views
 from search.criteria import parse_criteria
 from search.metrics import get_metric
 from search.splits import make_splits
@@ -70,7 +70,7 @@ def test_failures_become_statuses_and_the_search_goes_on():
     data = load_slice("german_credit", 200)
     prof = profile(data, "credit")
     y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
-    search_data = SearchData(X=data[prof.feature_columns], y=y, profile=prof, splits=make_splits(y, prof.task, 0))
+    search_data = SearchData.table(data[prof.feature_columns], y, prof, make_splits(y, prof.task, 0))
     task = Task(prof.task, (get_metric("roc_auc", prof.task),), tuple(parse_criteria("model_mb <= 1", prof.task)), 2)
     clock = FakeClock()
     backend = FakeBackend()
@@ -112,7 +112,7 @@ def test_resuming_a_study_of_another_search_is_refused(tmp_path):
     data = load_slice("german_credit", 150)
     prof = profile(data, "credit")
     y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
-    search_data = SearchData(X=data[prof.feature_columns], y=y, profile=prof, splits=make_splits(y, prof.task, 0))
+    search_data = SearchData.table(data[prof.feature_columns], y, prof, make_splits(y, prof.task, 0))
     url = f"sqlite:///{tmp_path / 's.db'}"
 
     def controller(metric: str, backends: list[str]) -> Controller:
@@ -124,3 +124,43 @@ def test_resuming_a_study_of_another_search_is_refused(tmp_path):
     controller("roc_auc", ["linear"]).run()  # the same search resumes fine
     with pytest.raises(ConfigError, match="metric, backends differ"):
         controller("log_loss", ["linear", "lightgbm"])
+
+
+def test_warm_start_covers_every_view_then_alternates():
+    entries = [("a", {"i": 0}), ("b", {"i": 1}), ("a", {"i": 2})]
+    out = with_views(entries, ["v1", "v2"])
+    assert [(n, p["i"], v) for n, p, v in out] == [("a", 0, "v1"), ("a", 0, "v2"), ("b", 1, "v1"), ("a", 2, "v2")]
+    assert with_views([], ["v1"]) == []
+
+
+def test_views_are_trial_choices_and_selection_sees_training_rows_only():
+    from search.evaluate import FoldCache
+    from search.task import View
+
+    data = load_slice("german_credit", 200)
+    prof = profile(data, "credit")
+    y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
+    splits = make_splits(y, prof.task, 0)
+    seen: list[np.ndarray] = []
+
+    def select(X: pd.DataFrame, labels: np.ndarray) -> list[str]:
+        seen.append(X.index.to_numpy())
+        return ["month", "credit_amount"]
+
+    X = data[prof.feature_columns]
+    views = {"all": View(X, prof), "picked": View(X, prof, select)}
+    cache = FoldCache(SearchData(views, y, splits))
+    pre, X_train, X_valid = cache.get("picked", "native", 1)
+    assert pre.input_columns == ["month", "credit_amount"] and list(X_train.columns) == ["month", "credit_amount"]
+    np.testing.assert_array_equal(np.sort(seen[0]), np.sort(splits[1][0]))  # the training rows of fold 1, never its validation rows
+    cache.get("picked", "dense", 1)
+    assert len(seen) == 1  # one selection per fold, shared by the recipes
+    assert len(cache.get("all", "native", 1)[0].input_columns) == len(prof.feature_columns)
+
+    task = Task(prof.task, (get_metric("roc_auc", prof.task),), (), 2)
+    from backends import registry
+
+    board = Controller(task, SearchData(views, y, splits), [registry.get("linear")], Budget(120), n_trials=4).run().leaderboard
+    trials = [r for r in board.records() if not r.is_ensemble]
+    assert {r.features for r in trials} == {"all", "picked"}
+    assert "features" in board.to_frame().columns

@@ -1,0 +1,183 @@
+"""Feature synthesis as the search sees it: build one feature set per recipe, once, before the search.
+
+Related tables get Featuretools DFS recipes (`features.relational`), time series get tsfresh
+settings or their raw values (`features.timeseries`). Each recipe is computed once on the
+training rows and reused by every trial and fold (DFS aggregates and tsfresh features are
+per-row functions of the raw inputs, so computing them on all training rows leaks nothing;
+the supervised step, tsfresh's relevance filter, runs per training fold in the search).
+Recipes the time budget cannot afford are skipped with a log line. A fitted synthesizer is
+plain data (`to_dict` / `synthesizer_from_dict`), so the package still holds no pickle.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from backends.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+RELATIONAL_RECIPES = ("dfs-d1", "dfs-d2", "dfs-d2-wide")
+SERIES_RECIPES = ("ts-raw", "ts-minimal", "ts-efficient", "ts-efficient-relevant")
+SYNTHESIS_SHARE = 0.25  # the most of the time budget feature synthesis may take
+RAW_MAX_COLUMNS = 2_000  # the raw-values view only for series short enough to be a table
+
+
+class Synthesizer(Protocol):
+    """A fitted feature synthesis: raw inputs (related tables or long-format series) -> one row per example."""
+
+    input_kind: str  # "relational" or "series"
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def transform(self, data: Any) -> pd.DataFrame: ...
+
+    def restrict(self, columns: Sequence[str]) -> Synthesizer: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def synthesizer_from_dict(d: Mapping[str, Any]) -> Synthesizer:
+    """Rebuild a fitted synthesizer from its `to_dict` output (ConfigError when the kind is unknown)."""
+    kind = d.get("kind") if isinstance(d, Mapping) else None
+    if kind == "dfs":
+        from features.relational import RelationalFeatures
+
+        return RelationalFeatures.from_dict(d)
+    if kind == "tsfresh":
+        from features.timeseries import SeriesFeatures
+
+        return SeriesFeatures.from_dict(d)
+    raise ConfigError(f"Unknown feature synthesis kind {kind!r}; re-export the package with this engine version.")
+
+
+@dataclass
+class BuiltView:
+    """One synthesized feature set: its columns over the training rows, the synthesizer, and what it cost."""
+
+    name: str
+    frame: pd.DataFrame
+    synth: Synthesizer
+    seconds: float
+    select: Callable[[pd.DataFrame, np.ndarray], list[str]] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"recipe": self.name, "n_features": int(self.frame.shape[1]), "seconds": round(self.seconds, 3)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children so far, in MB."""
+    scale = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss is bytes on macOS, KiB elsewhere
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 1e6
+    return max(own, kids)
+
+
+def _check_recipes(recipes: Sequence[str] | None, known: Sequence[str], what: str) -> list[str]:
+    chosen = list(known if recipes is None else recipes)
+    unknown = [r for r in chosen if r not in known]
+    if unknown or not chosen:
+        raise ConfigError(f"Unknown {what} feature recipe(s) {unknown or chosen}; choose among {', '.join(known)}.")
+    return list(dict.fromkeys(chosen))
+
+
+def relational_views(
+    tables: Mapping[str, pd.DataFrame], spec: Any, recipes: Sequence[str] | None, time_budget: float
+) -> list[BuiltView]:
+    """DFS feature sets for the target table's rows, cheapest recipe first, within `SYNTHESIS_SHARE` of the budget.
+
+    A deeper recipe is built only when the shallower one's time, scaled by how much more it
+    computes, still fits in what is left of the share; the first recipe is always built.
+    """
+    from features.relational import RelationalFeatures
+
+    chosen = _check_recipes(recipes, RELATIONAL_RECIPES, "relational")
+    allowance = SYNTHESIS_SHARE * time_budget
+    growth = {"dfs-d1": 1.0, "dfs-d2": 8.0, "dfs-d2-wide": 2.0}  # expected cost relative to the recipe built before
+    views: list[BuiltView] = []
+    spent = last = 0.0
+    for name in chosen:
+        if views and last * growth[name] > allowance - spent:
+            logger.info("skipping feature recipe %s: ~%.1fs expected, %.1fs of the synthesis share left", name, last * growth[name], allowance - spent)
+            continue
+        t0 = time.perf_counter()
+        synth = RelationalFeatures(spec, name)
+        frame = synth.fit_transform(tables)
+        last = time.perf_counter() - t0
+        spent += last
+        views.append(BuiltView(name, frame, synth, last))
+        logger.info("feature recipe %s: %d features in %.1fs", name, frame.shape[1], last)
+    return views
+
+
+def series_views(
+    series: pd.DataFrame,
+    spec: Any,
+    ids: Sequence[Any],
+    recipes: Sequence[str] | None,
+    time_budget: float,
+    classification: bool,
+) -> list[BuiltView]:
+    """Raw-value and tsfresh feature sets of the series `ids` (rows in that order), within `SYNTHESIS_SHARE` of the budget.
+
+    "ts-raw" is offered for series short enough to be a table; "ts-efficient" only when its
+    timed estimate fits the share; "ts-efficient-relevant" reuses the efficient matrix and
+    filters it per training fold with tsfresh's relevance tests.
+    """
+    from features.timeseries import SeriesFeatures, estimate_seconds, relevant_features
+
+    explicit = recipes is not None
+    chosen = _check_recipes(recipes, SERIES_RECIPES, "time-series")
+    allowance = SYNTHESIS_SHARE * time_budget
+    if not explicit and "ts-raw" in chosen:
+        width = int(series.groupby(_group_keys(spec)).size().max()) * _n_kinds(series, spec)
+        if width > RAW_MAX_COLUMNS:
+            logger.info("skipping feature recipe ts-raw: %d raw values per example is too wide a table", width)
+            chosen.remove("ts-raw")
+    if not explicit and any(r.startswith("ts-efficient") for r in chosen):
+        expected = estimate_seconds(series, spec, "efficient")
+        if expected > allowance:
+            logger.info("skipping the efficient tsfresh recipes: ~%.1fs expected, the synthesis share is %.1fs", expected, allowance)
+            chosen = [r for r in chosen if not r.startswith("ts-efficient")]
+    built: dict[str, BuiltView] = {}
+    views: list[BuiltView] = []
+    for name in chosen or ["ts-minimal"]:
+        settings = name.removeprefix("ts-").removesuffix("-relevant")
+        key = f"ts-{settings}"
+        if key not in built:
+            built[key] = _series_view(key, SeriesFeatures(spec, settings), series, ids)
+        base = built[key]
+        if name.endswith("-relevant"):
+            def select(X: pd.DataFrame, y: np.ndarray) -> list[str]:
+                return relevant_features(X, y, classification=classification)
+
+            views.append(BuiltView(name, base.frame, base.synth, 0.0, select=select))
+        else:
+            views.append(base)
+    return views
+
+
+def _group_keys(spec: Any) -> list[str]:
+    return [spec.column_id] + ([spec.column_kind] if spec.column_kind else [])
+
+
+def _n_kinds(series: pd.DataFrame, spec: Any) -> int:
+    return int(series[spec.column_kind].nunique()) if spec.column_kind else 1
+
+
+def _series_view(name: str, synth: Any, series: pd.DataFrame, ids: Sequence[Any]) -> BuiltView:
+    t0 = time.perf_counter()
+    frame = synth.fit_transform(series, ids=ids).reset_index(drop=True)
+    seconds = time.perf_counter() - t0
+    logger.info("feature recipe %s: %d features in %.1fs", name, frame.shape[1], seconds)
+    return BuiltView(name, frame, synth, seconds)
