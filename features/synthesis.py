@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from backends.errors import ConfigError
+from backends.errors import AutoMLError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -96,28 +96,57 @@ def relational_views(
 ) -> list[BuiltView]:
     """DFS feature sets for the target table's rows, cheapest recipe first, within `SYNTHESIS_SHARE` of the budget.
 
-    A deeper recipe is built only when the shallower one's time, scaled by how much more it
-    computes, still fits in what is left of the share; the first recipe is always built.
+    On more than `2 * ESTIMATE_ROWS` target rows each recipe is first timed on a sample of
+    them and scaled up (per-row cutoff times make DFS cost grow with the rows); a recipe is
+    built only when that estimate fits in what is left of the share. The first recipe is
+    built unless even it would take most of the budget (a ConfigError says so).
     """
     from features.relational import RelationalFeatures
 
     chosen = _check_recipes(recipes, RELATIONAL_RECIPES, "relational")
     allowance = SYNTHESIS_SHARE * time_budget
-    growth = {"dfs-d1": 1.0, "dfs-d2": 8.0, "dfs-d2-wide": 2.0}  # expected cost relative to the recipe built before
     views: list[BuiltView] = []
-    spent = last = 0.0
+    spent = 0.0
     for name in chosen:
-        if views and last * growth[name] > allowance - spent:
-            logger.info("skipping feature recipe %s: ~%.1fs expected, %.1fs of the synthesis share left", name, last * growth[name], allowance - spent)
-            continue
+        expected = _estimate_dfs(spec, name, tables)
+        if expected > allowance - spent:
+            if views:
+                logger.info("skipping feature recipe %s: ~%.1fs expected, %.1fs of the synthesis share left", name, expected, allowance - spent)
+                continue
+            if expected > 0.8 * time_budget:
+                raise ConfigError(
+                    f"Deep Feature Synthesis ({name}) needs ~{expected:.0f}s on these tables, most of the {time_budget:.0f}s budget; "
+                    "raise time_budget or pass fewer target rows."
+                )
+            logger.warning("feature recipe %s needs ~%.1fs, more than the synthesis share of %.1fs; building it anyway", name, expected, allowance)
         t0 = time.perf_counter()
         synth = RelationalFeatures(spec, name)
         frame = synth.fit_transform(tables)
-        last = time.perf_counter() - t0
-        spent += last
-        views.append(BuiltView(name, frame, synth, last))
-        logger.info("feature recipe %s: %d features in %.1fs", name, frame.shape[1], last)
+        seconds = time.perf_counter() - t0
+        spent += seconds
+        views.append(BuiltView(name, frame, synth, seconds))
+        logger.info("feature recipe %s: %d features in %.1fs", name, frame.shape[1], seconds)
     return views
+
+
+ESTIMATE_ROWS = 200
+
+
+def _estimate_dfs(spec: Any, recipe: str, tables: Mapping[str, pd.DataFrame]) -> float:
+    """Seconds DFS `recipe` is expected to take on all target rows, timed on a sample of them (0 on small tables)."""
+    from features.relational import RelationalFeatures
+
+    target = tables[spec.target_table]
+    if len(target) <= 2 * ESTIMATE_ROWS:
+        return 0.0
+    sample = dict(tables)
+    sample[spec.target_table] = target.sample(ESTIMATE_ROWS, random_state=0)
+    t0 = time.perf_counter()
+    try:
+        RelationalFeatures(spec, recipe).fit_transform(sample)
+    except AutoMLError:  # e.g. no feature varies on the sample: no estimate, build it and see
+        return 0.0
+    return (time.perf_counter() - t0) * len(target) / ESTIMATE_ROWS
 
 
 def series_views(
