@@ -20,8 +20,8 @@ from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.device import resolve_device
-from backends.errors import AutoMLError, ConfigError, DataError, SearchError
-from features.profile import DataProfile, parse_task, profile
+from backends.errors import ConfigError, DataError, SearchError
+from features.profile import DataProfile, infer_task, profile
 from features.schema import input_schema
 from features.synthesis import BuiltView, Synthesizer, peak_rss_mb, relational_views, series_views
 from search.budget import Budget
@@ -331,20 +331,12 @@ def _series_inputs(
     aligned = align_labels(series, labels, spec, target)
     ids = aligned[spec.column_id].tolist()
     label = aligned[target].reset_index(drop=True)
-    classification = parse_task(task) is not TaskType.REGRESSION if task is not None else _looks_categorical(label)
+    classification = infer_task(label, task).is_classification  # the relevance filter tests classes or a trend
     rss_before = peak_rss_mb()
     built = series_views(series, spec, ids, recipes, time_budget, classification)
     views = _profiled_views(built, label, target, task)
     data_print = hashlib.sha256((fingerprint(series) + fingerprint(aligned)).encode()).hexdigest()
     return _Inputs(views, label, target, {bv.name: bv.synth for bv in built}, data_print, _synthesis_report(built, rss_before))
-
-
-def _looks_categorical(label: pd.Series) -> bool:
-    """Whether the relevance filter should test the labels as classes (the task is inferred the same way later)."""
-    try:
-        return profile(pd.DataFrame({"_x": np.zeros(len(label)), "_y": label.to_numpy()}), "_y").task.is_classification
-    except AutoMLError:
-        return True
 
 
 def _feature_sets(members: Sequence[Member], inputs: _Inputs) -> dict[str, FeatureSet]:

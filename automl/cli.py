@@ -110,7 +110,7 @@ def main() -> None:
 @click.option("--labels", type=click.Path(path_type=Path), default=None, help="With --series: one row per series id and its label.")
 @click.option("--column-kind", default="auto", show_default=True,
               help="With --series: the channel column of multivariate series ('auto': 'channel' when present, 'none': univariate).")
-@click.option("--recipes", default=None, help="Comma-separated feature recipes to choose among (dfs-d1, dfs-d2, dfs-d2-wide; ts-raw, ts-minimal, ...).")
+@click.option("--recipes", default=None, help="Comma-separated feature recipes to choose among (dfs-d0, dfs-d1, dfs-d2, dfs-d2-wide; ts-raw, ts-minimal, ts-minirocket, ...).")
 @click.option(
     "--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default)."
 )
@@ -314,6 +314,20 @@ def bench_report_cmd(dirs: tuple[Path, ...], out: Path | None) -> None:
     markdown, paths = report.write_report(list(dirs), out)
     click.echo(markdown)
     click.echo(f"report: {paths['report.html']}  markdown: {paths['report.md']}  plots: {paths['scores.png']}, {paths['time_to_score.png']}")
+
+
+@bench_group.command("synthesis")
+@click.argument("suite_dir", type=click.Path(path_type=Path))
+@click.option("--budget", type=float, default=120.0, show_default=True, help="Seconds per fit.")
+@click.option("--datasets", default=None, help="Comma-separated names (default: every relational and time-series dataset of SUITE_DIR).")
+@click.option("--modes", default="synthesis,without", show_default=True, help="synthesis: every recipe; without: target table / raw values only.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("bench-out/synthesis"), show_default=True)
+def bench_synthesis_cmd(suite_dir: Path, budget: float, datasets: str | None, modes: str, seed: int, out: Path) -> None:
+    """Test scores with and without synthesized features (DFS, tsfresh) on the relational and time-series datasets."""
+    synthesis = _bench_module("synthesis")
+    argv = [str(suite_dir), "--budget", str(budget), "--modes", modes, "--seed", str(seed), "--out", str(out)]
+    synthesis.main(argv + (["--datasets", datasets] if datasets else []))
 
 
 @bench_group.command("frameworks")

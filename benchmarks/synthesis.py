@@ -4,8 +4,9 @@ For each relational and time-series dataset of a suite, two fits at the same bud
 its own process (so peak memory is per run):
 
 * ``synthesis``: the search chooses among every synthesis recipe the budget affords;
-* ``without``: relational data trains on the target table's own columns only, time series on
-  their raw values as columns (what 1-nearest-neighbour Euclidean sees).
+* ``without``: relational data trains on the target table's own columns only (recipe
+  ``dfs-d0``), time series on their raw values as columns (``ts-raw``, what
+  1-nearest-neighbour Euclidean sees).
 
 Scores are on the official test split: accuracy for time series, ROC AUC (and accuracy) for
 the binary relational target. Results go to ``synthesis.csv`` and a Markdown table.
@@ -61,20 +62,14 @@ def run_one(folder: str, row: dict[str, str], mode: str, budget: float, seed: in
             tables, spec = read_schema(schema, "train")
             test_tables, _ = read_schema(schema, "test")
             truth = test_tables[spec.target_table][spec.target].to_numpy()
-            if mode == "without":
-                train = tables[spec.target_table]
-                key = spec.tables[spec.target_table].index
-                result = automl.fit(train.drop(columns=[key]), spec.target, time_budget=budget, seed=seed)
-                test_input: Any = test_tables[spec.target_table]
-            else:
-                result = automl.fit(
-                    tables=tables, target_table=spec.target_table, target=spec.target, relationships=list(spec.relationships),
-                    index={n: t.index for n, t in spec.tables.items() if t.index},
-                    time_index={n: t.time_index for n, t in spec.tables.items() if t.time_index},
-                    categorical={n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
-                    time_budget=budget, seed=seed,
-                )
-                test_input = test_tables
+            result = automl.fit(
+                tables=tables, target_table=spec.target_table, target=spec.target, relationships=list(spec.relationships),
+                index={n: t.index for n, t in spec.tables.items() if t.index},
+                time_index={n: t.time_index for n, t in spec.tables.items() if t.time_index},
+                categorical={n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
+                feature_recipes=["dfs-d0"] if mode == "without" else None, time_budget=budget, seed=seed,
+            )
+            test_input: Any = test_tables
         else:
             series = pd.read_csv(base / f"{name}.train.series.csv.gz")
             labels = pd.read_csv(base / f"{name}.train.labels.csv.gz")

@@ -389,6 +389,12 @@ def _check_target(frame: pd.DataFrame, target: Any) -> pd.Series:
     return y
 
 
+def infer_task(y: pd.Series, task: TaskType | str | None = None) -> TaskType:
+    """The task `profile` would give labels `y` (or the forced `task`), before any feature is looked at."""
+    forced = parse_task(task)
+    return forced if forced is not None else _infer_task(y.dropna(), int(y.nunique()))
+
+
 def _infer_task(y: pd.Series, n_unique: int) -> TaskType:
     if not is_numeric_series(y):
         return TaskType.BINARY if n_unique == 2 else TaskType.MULTICLASS

@@ -33,6 +33,8 @@ _DEFAULT_AGG = ("sum", "std", "max", "skew", "min", "mean", "count", "percent_tr
 _WIDE_AGG = _DEFAULT_AGG + ("median", "num_true", "n_most_common", "max_min_delta")
 
 RECIPES: dict[str, dict[str, Any]] = {
+    # the target table's own columns, nothing synthesized: the search's baseline among the recipes
+    "dfs-d0": {"max_depth": 0, "agg_primitives": [], "trans_primitives": []},
     "dfs-d1": {"max_depth": 1, "agg_primitives": list(_DEFAULT_AGG), "trans_primitives": []},
     "dfs-d2": {"max_depth": 2, "agg_primitives": list(_DEFAULT_AGG), "trans_primitives": []},
     "dfs-d2-wide": {"max_depth": 2, "agg_primitives": list(_WIDE_AGG), "trans_primitives": []},

@@ -26,8 +26,8 @@ from backends.errors import AutoMLError, ConfigError
 
 logger = logging.getLogger(__name__)
 
-RELATIONAL_RECIPES = ("dfs-d1", "dfs-d2", "dfs-d2-wide")
-SERIES_RECIPES = ("ts-raw", "ts-minimal", "ts-efficient", "ts-efficient-relevant")
+RELATIONAL_RECIPES = ("dfs-d0", "dfs-d1", "dfs-d2", "dfs-d2-wide")
+SERIES_RECIPES = ("ts-raw", "ts-minimal", "ts-minirocket", "ts-efficient", "ts-efficient-relevant")
 SYNTHESIS_SHARE = 0.25  # the most of the time budget feature synthesis may take
 RAW_MAX_COLUMNS = 2_000  # the raw-values view only for series short enough to be a table
 
@@ -157,11 +157,12 @@ def series_views(
     time_budget: float,
     classification: bool,
 ) -> list[BuiltView]:
-    """Raw-value and tsfresh feature sets of the series `ids` (rows in that order), within `SYNTHESIS_SHARE` of the budget.
+    """Raw-value, MiniRocket and tsfresh feature sets of the series `ids` (rows in that order), within `SYNTHESIS_SHARE` of the budget.
 
-    "ts-raw" is offered for series short enough to be a table; "ts-efficient" only when its
-    timed estimate fits the share; "ts-efficient-relevant" reuses the efficient matrix and
-    filters it per training fold with tsfresh's relevance tests.
+    "ts-raw" is offered for series short enough to be a table; "ts-minirocket" (random
+    convolution features) and "ts-efficient" only when their timed estimates fit the share;
+    "ts-efficient-relevant" reuses the efficient matrix and filters it per training fold with
+    tsfresh's relevance tests.
     """
     from features.timeseries import SeriesFeatures, estimate_seconds, relevant_features
 
@@ -173,11 +174,15 @@ def series_views(
         if width > RAW_MAX_COLUMNS:
             logger.info("skipping feature recipe ts-raw: %d raw values per example is too wide a table", width)
             chosen.remove("ts-raw")
-    if not explicit and any(r.startswith("ts-efficient") for r in chosen):
-        expected = estimate_seconds(series, spec, "efficient")
-        if expected > allowance:
-            logger.info("skipping the efficient tsfresh recipes: ~%.1fs expected, the synthesis share is %.1fs", expected, allowance)
-            chosen = [r for r in chosen if not r.startswith("ts-efficient")]
+    left = allowance
+    for settings in ("minirocket", "efficient"):  # the costly settings, each timed on a few series first
+        if not explicit and any(r.startswith(f"ts-{settings}") for r in chosen):
+            expected = estimate_seconds(series, spec, settings)
+            if expected > left:
+                logger.info("skipping the %s recipes: ~%.1fs expected, %.1fs of the synthesis share left", settings, expected, left)
+                chosen = [r for r in chosen if not r.startswith(f"ts-{settings}")]
+            else:
+                left -= expected
     built: dict[str, BuiltView] = {}
     views: list[BuiltView] = []
     for name in chosen or ["ts-minimal"]:

@@ -7,6 +7,8 @@ series. The output has one row per id. Settings:
 * ``"minimal"`` / ``"efficient"``: tsfresh's MinimalFCParameters / EfficientFCParameters;
 * ``"raw"``: no tsfresh, the values pivoted wide, one column ``"<kind>__t<pos>"`` per time position
   (what 1-NN Euclidean sees; a strong baseline for short equal-length series);
+* ``"minirocket"``: MiniRocket random-convolution features (`features.rocket`), 10,000 split
+  between the channels; shorter series are zero padded to the training length;
 * a tsfresh ``kind_to_fc_parameters`` dict (``"selected"``), e.g. from ``restrict`` after selection.
 
 tsfresh is imported inside the functions that need it: it takes over a second to import.
@@ -30,8 +32,10 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from backends.errors import ConfigError, DataError
+from features import rocket
 
-SETTINGS = ("raw", "minimal", "efficient")
+SETTINGS = ("raw", "minimal", "efficient", "minirocket")
+ROCKET_FEATURES = 10_000  # MiniRocket's default feature count, split between the channels
 FORMAT = "features.timeseries/1"
 MIN_POINTS = 3  # tsfresh's calculators (autocorrelation, trends, entropies) are meaningless below this
 SMALL_POINTS = 50_000  # below this a process pool costs more (~1 s start-up) than it saves
@@ -216,6 +220,7 @@ class SeriesFeatures:
         self.chunk_ids = chunk_ids
         self._columns: list[str] | None = None
         self._raw_length: int | None = None
+        self._rocket: dict[str, dict[str, Any]] | None = None  # MiniRocket state per kind (plain lists)
 
     @property
     def settings(self) -> str | dict[str, dict[str, Any]]:
@@ -233,6 +238,10 @@ class SeriesFeatures:
         frame, ids = self._prepare(series, ids)
         if self.settings_name == "raw":
             feats, self._raw_length = self._raw(frame, ids, None)
+        elif self.settings_name == "minirocket":
+            raw, self._raw_length = self._raw(frame, ids, None)
+            self._rocket = self._rocket_fit(raw)
+            feats = self._rocket_transform(raw)
         else:
             feats = self._tsfresh(frame, ids)
         feats = _as_float(feats)
@@ -250,6 +259,8 @@ class SeriesFeatures:
         frame, ids = self._prepare(series, ids)
         if self.settings_name == "raw":
             feats, _ = self._raw(frame, ids, self._raw_length)
+        elif self.settings_name == "minirocket":
+            feats = self._rocket_transform(self._raw(frame, ids, self._raw_length)[0])
         else:
             feats = self._tsfresh(frame, ids)
         return _as_float(feats).reindex(columns=self._columns)
@@ -263,9 +274,11 @@ class SeriesFeatures:
         if unknown or not columns or len(set(columns)) != len(columns):
             what = f"unknown column(s) {unknown[:3]}" if unknown else "no columns" if not columns else "repeated columns"
             raise ConfigError(f"restrict got {what}; pass distinct names taken from .columns.")
-        if self.settings_name == "raw":
-            out = SeriesFeatures(self.spec, "raw", n_jobs=self.n_jobs, chunk_ids=self.chunk_ids)
+        if self.settings_name in ("raw", "minirocket"):
+            # raw values are a column subset; MiniRocket computes every feature at once (cheap) and keeps the subset
+            out = SeriesFeatures(self.spec, self.settings_name, n_jobs=self.n_jobs, chunk_ids=self.chunk_ids)
             out._raw_length = self._raw_length
+            out._rocket = self._rocket
         else:
             from tsfresh.feature_extraction.settings import from_columns
 
@@ -283,8 +296,10 @@ class SeriesFeatures:
             "settings": self.settings_name if self._params is None else _json_safe(self._params),
             "columns": list(self._columns or []),
         }
-        if self.settings_name == "raw":
+        if self.settings_name in ("raw", "minirocket"):
             d["raw_length"] = self._raw_length
+        if self.settings_name == "minirocket":
+            d["minirocket"] = self._rocket
         return d
 
     @classmethod
@@ -302,11 +317,16 @@ class SeriesFeatures:
             if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
                 raise ValueError("columns must be a non-empty list of names")
             self._columns = list(columns)
-            if self.settings_name == "raw":
+            if self.settings_name in ("raw", "minirocket"):
                 length = d["raw_length"]
                 if isinstance(length, bool) or not isinstance(length, int) or length < 1:
                     raise ValueError(f"raw_length must be a positive integer, got {length!r}")
                 self._raw_length = length
+            if self.settings_name == "minirocket":
+                states = d["minirocket"]
+                if not isinstance(states, dict) or not all(isinstance(v, dict) and {"dilations", "counts", "biases"} <= set(v) for v in states.values()):
+                    raise ValueError("minirocket must map each kind to its dilations, counts and biases")
+                self._rocket = {str(k): dict(v) for k, v in states.items()}
         except ConfigError as exc:
             raise ConfigError(f"Time-series feature state is malformed ({exc}); refit the features and save them again.") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -386,6 +406,30 @@ class SeriesFeatures:
         feats = parts[0] if len(parts) == 1 else pd.concat(parts, axis=0)
         # tsfresh returns the ids sorted; callers want them in their own order
         return feats.reindex(pd.Index(ids, name=spec.column_id))
+
+    def _channels(self, raw: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The raw pivot as one (ids x length) array per kind; gaps (shorter series) are zero padding, as MiniRocket expects."""
+        assert self._raw_length is not None
+        kinds = list(dict.fromkeys(c.rsplit("__t", 1)[0] for c in raw.columns))
+        values = np.nan_to_num(raw.to_numpy(dtype=np.float64), nan=0.0)
+        return {k: values[:, i * self._raw_length : (i + 1) * self._raw_length] for i, k in enumerate(kinds)}
+
+    def _rocket_fit(self, raw: pd.DataFrame) -> dict[str, dict[str, Any]]:
+        channels = self._channels(raw)
+        per_channel = max(rocket.N_KERNELS, ROCKET_FEATURES // len(channels))
+        return {k: rocket.fit(X, per_channel, seed=i) for i, (k, X) in enumerate(channels.items())}
+
+    def _rocket_transform(self, raw: pd.DataFrame) -> pd.DataFrame:
+        assert self._rocket is not None
+        channels = self._channels(raw)
+        blocks, names = [], []
+        for kind, state in self._rocket.items():
+            X = channels.get(kind)
+            if X is None:
+                raise DataError(f"The series lack kind {kind!r} that the model was trained on; pass every channel of the training data.")
+            blocks.append(rocket.transform(X, state))
+            names += rocket.feature_names(kind, state)
+        return pd.DataFrame(np.hstack(blocks), index=raw.index, columns=names)
 
     def _raw(self, frame: pd.DataFrame, ids: list, length: int | None) -> tuple[pd.DataFrame, int]:
         """The values pivoted to one column per (kind, position), cut or NaN-padded to `length` (default: the longest series)."""
@@ -471,6 +515,9 @@ def estimate_seconds(series: pd.DataFrame, spec: SeriesSpec, settings: str | dic
     sample = series[series[spec.column_id].isin(picks)]
     timer = SeriesFeatures(spec, settings, n_jobs=0)
     start = time.perf_counter()
+    if feats.settings_name == "minirocket":
+        timer.fit_transform(sample[spec.columns], picks)  # fitting is a fixed cost, transforming grows with the ids
+        return float((time.perf_counter() - start) * max(1.0, len(ids) / len(picks)))
     timer._tsfresh(sample[spec.columns], picks)
     seconds = (time.perf_counter() - start) * len(ids) / len(picks)
     jobs = feats._jobs(len(series))

@@ -32,10 +32,11 @@ def gunpoint():
 
 def test_deeper_recipes_are_skipped_when_their_estimate_exceeds_the_share(mutagenesis, monkeypatch):
     tables, spec = mutagenesis
-    monkeypatch.setattr(synthesis, "_estimate_dfs", lambda spec, recipe, tables: {"dfs-d1": 1.0}.get(recipe, 100.0))
+    monkeypatch.setattr(synthesis, "_estimate_dfs", lambda spec, recipe, tables: {"dfs-d0": 0.1, "dfs-d1": 1.0}.get(recipe, 100.0))
     views = synthesis.relational_views(tables, spec, None, time_budget=60)
-    assert [v.name for v in views] == ["dfs-d1"]
-    assert len(views[0].frame) == len(tables[spec.target_table]) and views[0].seconds > 0
+    assert [v.name for v in views] == ["dfs-d0", "dfs-d1"]
+    assert list(views[0].frame.columns) == ["ind1", "inda", "logp", "lumo"]  # the baseline: the target table's own columns
+    assert len(views[1].frame) == len(tables[spec.target_table]) and views[1].seconds > 0
 
 
 def test_a_first_recipe_beyond_the_budget_is_a_clear_error(mutagenesis, monkeypatch):
@@ -62,7 +63,7 @@ def test_series_views_skip_efficient_beyond_the_share_and_share_the_matrix(gunpo
     series, spec, ids = gunpoint
     monkeypatch.setattr(timeseries, "estimate_seconds", lambda *a, **k: 1e6)
     names = [v.name for v in synthesis.series_views(series, spec, ids, None, time_budget=30, classification=True)]
-    assert names == ["ts-raw", "ts-minimal"]
+    assert names == ["ts-raw", "ts-minimal"]  # MiniRocket and efficient both skipped
     monkeypatch.setattr(timeseries, "estimate_seconds", lambda *a, **k: 0.1)
     views = {v.name: v for v in synthesis.series_views(series, spec, ids, ["ts-efficient", "ts-efficient-relevant"], 30, True)}
     assert views["ts-efficient-relevant"].frame is views["ts-efficient"].frame  # computed once, selected per fold

@@ -335,5 +335,27 @@ def test_argument_errors() -> None:
         SeriesFeatures.from_dict({"format": "features.timeseries/1", "spec": UNI.to_dict(), "settings": "raw", "columns": ["value__t0"]})
     with pytest.raises(DataError, match=r"1 requested id\(s\) have no series \(e.g. 9\)"):
         SeriesFeatures(UNI, "raw").fit_transform(frame, ids=[0, 9])
-    assert SETTINGS == ("raw", "minimal", "efficient")
+    assert SETTINGS == ("raw", "minimal", "efficient", "minirocket")
     assert SeriesSpec.from_dict(MULTI.to_dict()) == MULTI
+
+
+def test_minirocket_round_trip_restrict_and_separation() -> None:
+    series, labels = _load("gunpoint", "train"), _load("gunpoint", "train", "labels")
+    ids = labels["id"].tolist()
+    feats = SeriesFeatures(SeriesSpec(), "minirocket")
+    X = feats.fit_transform(series, ids=ids)
+    assert X.shape[0] == len(ids) and 5_000 < X.shape[1] <= 10_000 and X.notna().all().all()
+    assert ((X >= 0) & (X <= 1)).all().all()  # proportions of positive values
+    again = SeriesFeatures.from_dict(json.loads(json.dumps(feats.to_dict())))
+    test_series = _load("gunpoint", "test")
+    pd.testing.assert_frame_equal(again.transform(test_series), feats.transform(test_series))
+    some = X.columns[::500].tolist()
+    pd.testing.assert_frame_equal(feats.restrict(some).transform(test_series), feats.transform(test_series)[some])
+    # a ridge classifier on these features separates GunPoint's test set (MiniRocket's published accuracy is ~0.99)
+    from sklearn.linear_model import RidgeClassifierCV
+
+    test_labels = _load("gunpoint", "test", "labels")
+    model = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(X.to_numpy(), labels.set_index("id").loc[ids, "label"])
+    Xt = feats.transform(test_series, ids=test_labels["id"].tolist())
+    assert model.score(Xt.to_numpy(), test_labels["label"]) > 0.95
+    assert estimate_seconds(series, SeriesSpec(), "minirocket") > 0
