@@ -277,14 +277,15 @@ def _profiled_views(built: Sequence[BuiltView], label: pd.Series, target: str, t
 
 
 def _synthesis_report(built: Sequence[BuiltView], rss_before: float) -> dict[str, Any]:
-    return {
-        "recipes": [bv.summary() for bv in built if bv.seconds > 0 or bv.select is None] + [
-            {"recipe": bv.name, "n_features": int(bv.frame.shape[1]), "seconds": 0.0, "selection": "relevance filter per training fold"}
-            for bv in built if bv.select is not None
-        ],
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "rss_growth_mb": round(max(0.0, peak_rss_mb() - rss_before), 1),
-    }
+    """Per recipe: columns and seconds (a filtered view shares its base matrix: 0 s); the process's peak memory."""
+    recipes = []
+    for bv in built:
+        entry = bv.summary()
+        if bv.select is not None:
+            entry["selection"] = "tsfresh relevance filter, fitted per training fold"
+        recipes.append(entry)
+    peak = peak_rss_mb()
+    return {"recipes": recipes, "peak_rss_mb": round(peak, 1), "rss_growth_mb": round(max(0.0, peak - rss_before), 1)}
 
 
 def _relational_inputs(

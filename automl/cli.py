@@ -110,7 +110,8 @@ def main() -> None:
 @click.option("--labels", type=click.Path(path_type=Path), default=None, help="With --series: one row per series id and its label.")
 @click.option("--column-kind", default="auto", show_default=True,
               help="With --series: the channel column of multivariate series ('auto': 'channel' when present, 'none': univariate).")
-@click.option("--recipes", default=None, help="Comma-separated feature recipes to choose among (dfs-d0, dfs-d1, dfs-d2, dfs-d2-wide; ts-raw, ts-minimal, ts-minirocket, ...).")
+@click.option("--recipes", default=None,
+              help="Comma-separated feature recipes to choose among (dfs-d0, dfs-d1, dfs-d2, dfs-d2-wide; ts-raw, ts-minimal, ts-minirocket, ...).")
 @click.option(
     "--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Force the task type (inferred by default)."
 )
