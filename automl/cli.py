@@ -18,7 +18,7 @@ from backends.errors import AutoMLError
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUMMARY_COLUMNS = [
-    "rank", "model_id", "backend", "device", "score_mean", "score_std",
+    "rank", "model_id", "features", "backend", "device", "score_mean", "score_std",
     "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status",
 ]
 
@@ -92,6 +92,8 @@ class _Progress:
 
 def _summary(board: pd.DataFrame, top: int) -> str:
     cols = [c for c in SUMMARY_COLUMNS if c in board.columns]
+    if "features" in board.columns and board["features"].eq("table").all():
+        cols.remove("features")  # a plain table has one feature set: the column says nothing
     return board[cols].head(top).to_string(index=False, float_format=lambda v: f"{v:.5g}")
 
 

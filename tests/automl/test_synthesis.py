@@ -154,3 +154,36 @@ def test_cli_schema_and_series_round_trip(tmp_path):
     assert list(frame.columns) == ["id", "prediction"] and len(frame) == 175
     bad = runner.invoke(main, ["fit", "--series", f"{base}.train.series.csv.gz", "--time-budget", "10"])
     assert bad.exit_code == 2 and "--labels" in bad.output
+
+
+def test_cutoff_times_keep_future_child_rows_out_of_the_search():
+    # each customer's label is written into one order dated after its cutoff time; before the
+    # cutoff every order is noise. Features that saw the future would score a perfect AUC.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 120
+    customers = pd.DataFrame({
+        "customer_id": np.arange(n),
+        "cutoff": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        "region": rng.choice(["north", "south"], n),
+        "churned": np.tile([0, 1], n // 2),
+    })
+    past = pd.DataFrame({
+        "customer_id": np.repeat(np.arange(n), 4),
+        "amount": rng.normal(50, 10, 4 * n),
+        "at": np.repeat(customers["cutoff"].to_numpy(), 4) - pd.to_timedelta(rng.integers(1, 60, 4 * n), unit="D"),
+    })
+    future = pd.DataFrame({
+        "customer_id": np.arange(n),
+        "amount": 1000.0 * customers["churned"].to_numpy(),
+        "at": customers["cutoff"].to_numpy() + pd.Timedelta(days=5),
+    })
+    orders = pd.concat([past, future], ignore_index=True).assign(order_id=lambda f: np.arange(len(f)))
+    result = automl.fit(
+        tables={"customers": customers, "orders": orders}, target_table="customers", target="churned",
+        relationships=[("customers", "customer_id", "orders", "customer_id")], time_index={"customers": "cutoff", "orders": "at"},
+        index={"orders": "order_id"}, feature_recipes=["dfs-d1"], n_trials=3, time_budget=120, backends=["lightgbm"], seed=0,
+    )
+    assert result.report["features"]["recipes"][0]["n_features"] > 3
+    assert result.report["best"]["score_mean"] < 0.8  # noise only: the future orders were not used
