@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from automl.artifact import load_package, save_package
-from automl.io import read_table
 from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.device import resolve_device
 from backends.errors import ConfigError, DataError, SearchError
+from features.io import read_table
 from features.profile import DataProfile, infer_task, profile
 from features.schema import input_schema
 from features.synthesis import BuiltView, Synthesizer, peak_rss_mb, relational_views, series_views
@@ -265,14 +265,21 @@ class _Inputs:
 
 
 def _profiled_views(built: Sequence[BuiltView], label: pd.Series, target: str, task: str | TaskType | None) -> dict[str, View]:
-    """Profile every synthesized feature set with the labels (drops constant and id-like columns, infers the task)."""
+    """Profile every synthesized feature set with the labels (drops constant and id-like columns, infers the task).
+
+    Views built on one matrix (a relevance-filtered view and its base) share its profile and columns.
+    """
+    profiled: dict[int, tuple[DataProfile, pd.DataFrame]] = {}
     views = {}
     for bv in built:
-        if target in bv.frame.columns:
-            raise DataError(f"A synthesized feature is named like the target {target!r}; rename the target column.")
-        frame = bv.frame.assign(**{target: label.to_numpy()})
-        prof = profile(frame, target, task)
-        views[bv.name] = View(bv.frame[prof.feature_columns], prof, bv.select)
+        key = id(bv.frame)
+        if key not in profiled:
+            if target in bv.frame.columns:
+                raise DataError(f"A synthesized feature is named like the target {target!r}; rename the target column.")
+            prof = profile(bv.frame.assign(**{target: label.to_numpy()}), target, task)
+            profiled[key] = (prof, bv.frame[prof.feature_columns])
+        prof, X = profiled[key]
+        views[bv.name] = View(X, prof, bv.select)
     return views
 
 
@@ -302,7 +309,6 @@ def _relational_inputs(
     if not relationships:
         raise ConfigError("Related tables need relationships=[(parent_table, parent_key, child_table, child_key), ...].")
     spec = RelationalSpec.build(tables, target_table, target, relationships, index=index, time_index=time_index, categorical=categorical)
-    spec.validate(tables, training=True)
     rss_before = peak_rss_mb()
     built = relational_views(tables, spec, recipes, time_budget)
     label = tables[target_table][target].reset_index(drop=True)
@@ -328,8 +334,7 @@ def _series_inputs(
         if len(others) != 1:
             raise ConfigError(f"Name the label column with target=; the labels frame has columns {list(labels.columns)}.")
         target = str(others[0])
-    spec.validate(series)
-    aligned = align_labels(series, labels, spec, target)
+    aligned = align_labels(series, labels, spec, target)  # validates the series too
     ids = aligned[spec.column_id].tolist()
     label = aligned[target].reset_index(drop=True)
     classification = infer_task(label, task).is_classification  # the relevance filter tests classes or a trend

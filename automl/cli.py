@@ -182,20 +182,15 @@ def _series_kind(frame: pd.DataFrame, column_kind: str) -> str | None:
 def _fit_inputs(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None,
                 column_kind: str) -> dict[str, Any]:
     """The keyword arguments of `automl.fit` for the input the command line names."""
-    from automl.io import read_table
     from backends.errors import ConfigError
+    from features.io import read_table
 
     _one_input(train, schema, series)
     if schema is not None:
         from features.relational import read_schema
 
         tables, spec = read_schema(schema, "train")
-        return {
-            "tables": tables, "target_table": spec.target_table, "target": target or spec.target,
-            "relationships": list(spec.relationships), "index": {n: t.index for n, t in spec.tables.items() if t.index},
-            "time_index": {n: t.time_index for n, t in spec.tables.items() if t.time_index},
-            "categorical": {n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
-        }
+        return {"tables": tables, **spec.fit_arguments()} | ({"target": target} if target else {})
     if series is not None:
         if labels is None:
             raise ConfigError("--series needs --labels: a file with one row per series id and its label.")
@@ -218,7 +213,7 @@ def _fit_inputs(train: Path | None, target: str | None, schema: Path | None, ser
 def predict_cmd(model: Path, data: Path | None, schema: Path | None, split: str, series: Path | None, proba: bool, out: Path | None) -> None:
     """Predict DATA (or --schema tables, or --series) with the package at MODEL; rows stay in input order, a target column is ignored."""
     from automl.api import load
-    from automl.io import read_table
+    from features.io import read_table
 
     _one_input(data, schema, series)
     pipeline = load(model)

@@ -63,11 +63,7 @@ def run_one(folder: str, row: dict[str, str], mode: str, budget: float, seed: in
             test_tables, _ = read_schema(schema, "test")
             truth = test_tables[spec.target_table][spec.target].to_numpy()
             result = automl.fit(
-                tables=tables, target_table=spec.target_table, target=spec.target, relationships=list(spec.relationships),
-                index={n: t.index for n, t in spec.tables.items() if t.index},
-                time_index={n: t.time_index for n, t in spec.tables.items() if t.time_index},
-                categorical={n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
-                feature_recipes=["dfs-d0"] if mode == "without" else None, time_budget=budget, seed=seed,
+                tables=tables, **spec.fit_arguments(), feature_recipes=["dfs-d0"] if mode == "without" else None, time_budget=budget, seed=seed,
             )
             test_input: Any = test_tables
         else:

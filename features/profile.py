@@ -169,8 +169,10 @@ class DataProfile:
 # --------------------------------------------------------------------------- helpers
 
 
-def _py(value: Any) -> Any:
-    """A plain Python scalar (numpy scalars unwrapped) so labels are JSON-safe."""
+def plain(value: Any) -> Any:
+    """A plain Python value (numpy scalars unwrapped, tuples element-wise) so labels are JSON-safe and messages read 7, not np.int64(7)."""
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -411,7 +413,7 @@ def _infer_task(y: pd.Series, n_unique: int) -> TaskType:
 def _classes(y: pd.Series, target: str) -> tuple[tuple[Any, ...], dict[Any, int]]:
     counts = y.value_counts(sort=False, dropna=True)
     counts = counts[counts > 0]  # category dtype reports unused categories with 0
-    labels = [_py(v) for v in counts.index]
+    labels = [plain(v) for v in counts.index]
     try:
         order = sorted(range(len(labels)), key=lambda i: labels[i])
     except TypeError:
@@ -485,7 +487,7 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
     y_unique = int(y.nunique())
     if y_unique < 2:
         raise DataError(
-            f"Target column {target!r} has a single value ({_py(y.iloc[0])!r}); a model needs at least two classes or distinct values."
+            f"Target column {target!r} has a single value ({plain(y.iloc[0])!r}); a model needs at least two classes or distinct values."
         )
     if forced is None:
         task_ = _infer_task(y, y_unique)

@@ -23,6 +23,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from backends.errors import ConfigError, DataError
+from features.io import read_table
 from features.profile import _unsupported_reason, datetime_format, name_list, to_datetime
 
 FORMAT = "features.relational/1"
@@ -217,6 +218,17 @@ class RelationalSpec:
             reason = _unsupported_reason(frame[col])
             if reason is not None:
                 raise DataError(f"Column {name}.{col} {reason}.")
+
+    def fit_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of `automl.fit` (besides `tables=`) that describe these tables, e.g. after `read_schema`."""
+        return {
+            "target_table": self.target_table,
+            "target": self.target,
+            "relationships": list(self.relationships),
+            "index": {n: t.index for n, t in self.tables.items() if t.index},
+            "time_index": {n: t.time_index for n, t in self.tables.items() if t.time_index},
+            "categorical": {n: list(t.categorical) for n, t in self.tables.items() if t.categorical},
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain data."""
@@ -667,7 +679,7 @@ def read_schema(path: str | Path, split: str = "train") -> tuple[dict[str, pd.Da
             file = entry.get("file")
         if not isinstance(file, str):
             raise DataError(f"The relational schema {path} gives no file for table {name!r}; add a 'file' entry.")
-        tables[name] = _read_table(folder / file)
+        tables[name] = read_table(folder / file)
         if entry.get("index") is not None:
             index[name] = entry["index"]
         if entry.get("time_index") is not None:
@@ -680,13 +692,3 @@ def read_schema(path: str | Path, split: str = "train") -> tuple[dict[str, pd.Da
     spec.validate(tables, training=split == "train")
     return tables, spec
 
-
-def _read_table(path: Path) -> pd.DataFrame:
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, low_memory=False)
-    except FileNotFoundError:
-        raise DataError(f"The table file {path} does not exist; check the schema's file names.") from None
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, EOFError) as exc:
-        raise DataError(f"Cannot read the table file {path} ({type(exc).__name__}: {exc}); fix or replace the file.") from None

@@ -170,7 +170,8 @@ def series_views(
     chosen = _check_recipes(recipes, SERIES_RECIPES, "time-series")
     allowance = SYNTHESIS_SHARE * time_budget
     if not explicit and "ts-raw" in chosen:
-        width = int(series.groupby(_group_keys(spec)).size().max()) * _n_kinds(series, spec)
+        n_kinds = int(series[spec.column_kind].nunique()) if spec.column_kind else 1
+        width = int(series.groupby(spec.series_keys).size().max()) * n_kinds
         if width > RAW_MAX_COLUMNS:
             logger.info("skipping feature recipe ts-raw: %d raw values per example is too wide a table", width)
             chosen.remove("ts-raw")
@@ -185,7 +186,7 @@ def series_views(
                 left -= expected
     built: dict[str, BuiltView] = {}
     views: list[BuiltView] = []
-    for name in chosen or ["ts-minimal"]:
+    for name in chosen:
         settings = name.removeprefix("ts-").removesuffix("-relevant")
         key = f"ts-{settings}"
         if key not in built:
@@ -199,14 +200,6 @@ def series_views(
         else:
             views.append(base)
     return views
-
-
-def _group_keys(spec: Any) -> list[str]:
-    return [spec.column_id] + ([spec.column_kind] if spec.column_kind else [])
-
-
-def _n_kinds(series: pd.DataFrame, spec: Any) -> int:
-    return int(series[spec.column_kind].nunique()) if spec.column_kind else 1
 
 
 def _series_view(name: str, synth: Any, series: pd.DataFrame, ids: Sequence[Any]) -> BuiltView:

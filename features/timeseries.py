@@ -33,6 +33,7 @@ from pandas.api import types as ptypes
 
 from backends.errors import ConfigError, DataError
 from features import rocket
+from features.profile import plain
 
 SETTINGS = ("raw", "minimal", "efficient", "minirocket")
 ROCKET_FEATURES = 10_000  # MiniRocket's default feature count, split between the channels
@@ -70,6 +71,11 @@ class SeriesSpec:
             raise ConfigError(f"Value column {self.column_value!r} contains '__', which tsfresh feature names cannot carry; rename the column.")
 
     @property
+    def series_keys(self) -> list[str]:
+        """The columns that identify one series: the id, and the kind for multivariate data."""
+        return [self.column_id] + ([self.column_kind] if self.column_kind else [])
+
+    @property
     def columns(self) -> list[str]:
         """The columns this spec reads, in id, sort, value, kind order."""
         return [c for c in (self.column_id, self.column_sort, self.column_value, self.column_kind) if c is not None]
@@ -94,13 +100,13 @@ class SeriesSpec:
             bad = values[parsed.isna() & values.notna()]
             example = bad.iloc[0] if len(bad) else values.iloc[0]
             raise DataError(
-                f"Value column {self.column_value!r} must hold numbers but has dtype {values.dtype} (e.g. {_show(example)!r}); convert it with pd.to_numeric "
+                f"Value column {self.column_value!r} must hold numbers but has dtype {values.dtype} (e.g. {plain(example)!r}); convert it with pd.to_numeric "
                 "or point column_value at the numeric column."
             )
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
         n_bad = int((~np.isfinite(v)).sum())
         if n_bad:
-            first = _show(series[self.column_id].iloc[int(np.argmin(np.isfinite(v)))])
+            first = plain(series[self.column_id].iloc[int(np.argmin(np.isfinite(v)))])
             raise DataError(
                 f"Value column {self.column_value!r} has {n_bad} NaN or infinite value(s) (the first in id {first!r}) that tsfresh cannot use; "
                 "interpolate them within each series or drop those rows."
@@ -108,19 +114,19 @@ class SeriesSpec:
         for c in (self.column_id, self.column_sort, self.column_kind):
             if c is not None and (n_na := int(series[c].isna().sum())):
                 raise DataError(f"Column {c!r} has {n_na} missing value(s); every point needs an id, a time and (multivariate) a kind: fill or drop them.")
-        group = [self.column_id] + ([self.column_kind] if self.column_kind else [])
+        group = self.series_keys
         if self.column_sort is not None:
             dup = series.duplicated(subset=group + [self.column_sort])
             if dup.any():
                 pos = int(np.argmax(dup.to_numpy()))
-                at = ", ".join(f"{c}={_show(series[c].iloc[pos])!r}" for c in group + [self.column_sort])
+                at = ", ".join(f"{c}={plain(series[c].iloc[pos])!r}" for c in group + [self.column_sort])
                 raise DataError(
                     f"{int(dup.sum())} row(s) repeat the (id, kind, time) of another row (e.g. {at}); drop the duplicates or aggregate them per time point."
                 )
         sizes = series.groupby(group, sort=False, observed=True).size()
         short = sizes[sizes < MIN_POINTS]
         if len(short):
-            key = _show(short.index[0])
+            key = plain(short.index[0])
             which = f"id {key[0]!r} kind {key[1]!r}" if self.column_kind else f"id {key!r}"
             raise DataError(
                 f"Series {which} has only {int(short.iloc[0])} point(s) ({len(short)} series have fewer than {MIN_POINTS}); "
@@ -137,7 +143,7 @@ class SeriesSpec:
             n_kinds = int(series[self.column_kind].nunique())
             lacking = per_id[per_id < n_kinds]
             if len(lacking):
-                first = _show(lacking.index[0])
+                first = plain(lacking.index[0])
                 have = set(series.loc[series[self.column_id] == first, self.column_kind])
                 absent = sorted(str(k) for k in set(pd.unique(series[self.column_kind])) - have)
                 raise DataError(
@@ -172,7 +178,7 @@ def align_labels(series: pd.DataFrame, labels: pd.DataFrame, spec: SeriesSpec, l
     out = labels[[spec.column_id, label_column]].reset_index(drop=True)
     dup = out[spec.column_id].duplicated()
     if dup.any():
-        raise DataError(f"The labels repeat {int(dup.sum())} id(s) (e.g. {_show(out[spec.column_id][dup].iloc[0])!r}); keep one label per series id.")
+        raise DataError(f"The labels repeat {int(dup.sum())} id(s) (e.g. {plain(out[spec.column_id][dup].iloc[0])!r}); keep one label per series id.")
     series_ids = pd.Index(pd.unique(series[spec.column_id]))
     label_ids = pd.Index(out[spec.column_id])
     unlabelled = series_ids.difference(label_ids, sort=False)
@@ -182,9 +188,9 @@ def align_labels(series: pd.DataFrame, labels: pd.DataFrame, spec: SeriesSpec, l
         # nothing matches: most often ints on one side and strings on the other
         hint = f" (the ids have dtype {series_ids.dtype} in the series and {label_ids.dtype} in the labels)"
     if len(unlabelled):
-        raise DataError(f"{len(unlabelled)} series id(s) have no label (e.g. {_show(unlabelled[0])!r}){hint}; add their labels or drop those series.")
+        raise DataError(f"{len(unlabelled)} series id(s) have no label (e.g. {plain(unlabelled[0])!r}){hint}; add their labels or drop those series.")
     if len(orphans):
-        raise DataError(f"{len(orphans)} labelled id(s) have no series (e.g. {_show(orphans[0])!r}); add their series or drop those labels.")
+        raise DataError(f"{len(orphans)} labelled id(s) have no series (e.g. {plain(orphans[0])!r}); add their series or drop those labels.")
     return out
 
 
@@ -353,10 +359,10 @@ class SeriesFeatures:
         ids = list(ids)
         wanted = pd.Index(ids)
         if not wanted.is_unique:
-            raise ConfigError(f"ids repeat {int(wanted.duplicated().sum())} value(s) (e.g. {_show(wanted[wanted.duplicated()][0])!r}); pass each id once.")
+            raise ConfigError(f"ids repeat {int(wanted.duplicated().sum())} value(s) (e.g. {plain(wanted[wanted.duplicated()][0])!r}); pass each id once.")
         absent = wanted.difference(pd.Index(present), sort=False)
         if len(absent):
-            raise DataError(f"{len(absent)} requested id(s) have no series (e.g. {_show(absent[0])!r}); pass only ids of column {self.spec.column_id!r}.")
+            raise DataError(f"{len(absent)} requested id(s) have no series (e.g. {plain(absent[0])!r}); pass only ids of column {self.spec.column_id!r}.")
         if len(wanted) < len(present):
             frame = frame[frame[self.spec.column_id].isin(wanted)]
         return frame, ids
@@ -541,13 +547,6 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _show(v: Any) -> Any:
-    """A value as plain Python for messages (numpy 2 writes np.int64(7) where the user wrote 7); tuples element-wise."""
-    if isinstance(v, tuple):
-        return tuple(_show(x) for x in v)
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _as_float(feats: pd.DataFrame) -> pd.DataFrame:

@@ -64,14 +64,14 @@ class FoldCache:
     def __init__(self, data: SearchData) -> None:
         self.data = data
         self._cache: dict[tuple[str, str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
-        self._profiles: dict[tuple[str, int], DataProfile] = {}
+        self._profiles: dict[tuple[str, int | None], DataProfile] = {}
 
     def profile(self, view: str, fold: int | None) -> DataProfile:
         """The view's profile, restricted to the columns its selector keeps on `fold` (None: all rows)."""
         v = self.data.views[view]
         if v.select is None:
             return v.profile
-        key = (view, -2 if fold is None else fold)
+        key = (view, fold)
         if key not in self._profiles:
             rows = np.arange(len(self.data.y)) if fold is None else self._split(fold)[0]
             chosen = v.select(v.X.iloc[rows][v.profile.feature_columns], self.data.y[rows])

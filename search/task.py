@@ -66,11 +66,6 @@ class SearchData:
         """Search data of a plain table: one view of its own columns."""
         return cls({TABLE_VIEW: View(X, profile)}, y, splits, screen)
 
-    @property
-    def profile(self) -> DataProfile:
-        """The profile of the first view (task and classes are the same in every view)."""
-        return next(iter(self.views.values())).profile
-
     def context(self, task: Task, device: Device, n_jobs: int | None = None) -> FitContext:
         """The FitContext backends see: sized by one training fold and the widest view."""
         train_rows = len(self.splits[0][0])

@@ -40,11 +40,7 @@ def mutagenesis():
     schema = DATASETS / "mutagenesis" / "mutagenesis.schema.json"
     tables, spec = read_schema(schema, "train")
     test_tables, _ = read_schema(schema, "test")
-    result = automl.fit(
-        tables=tables, target_table=spec.target_table, target=spec.target, relationships=list(spec.relationships),
-        categorical={n: list(t.categorical) for n, t in spec.tables.items() if t.categorical},
-        feature_recipes=["dfs-d1", "dfs-d2"], n_trials=8, time_budget=120, backends=FAST, seed=0,
-    )
+    result = automl.fit(tables=tables, **spec.fit_arguments(), feature_recipes=["dfs-d1", "dfs-d2"], n_trials=8, time_budget=120, backends=FAST, seed=0)
     return result, test_tables, spec
 
 
