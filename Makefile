@@ -5,13 +5,16 @@ PY := $(VENV)/bin/python
 DATASETS ?= ../shared/datasets
 DEMO_OUT ?= demo-out
 DEMO_BUDGET ?= 60
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: demo test install clean bench-autogluon
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	# the CPU build of torch lies on this disk; any other torch request would pull a multi-GB CUDA build
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" "setuptools<81"
+	$(PY) -m pip install --quiet -e ".[test,bench,torch]"
 	touch $@
 
 install: $(VENV)/.installed

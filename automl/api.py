@@ -17,8 +17,8 @@ import pandas as pd
 from automl.artifact import load_package, save_package
 from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
-from backends.contracts import TaskType
-from backends.device import resolve_device
+from backends.contracts import Device, TaskType
+from backends.device import check_request, plan_devices
 from backends.errors import ConfigError, DataError, SearchError
 from features.io import read_table
 from features.profile import DataProfile, infer_task, profile
@@ -31,7 +31,7 @@ from search.evaluate import FittedCandidate, refit, refit_estimate
 from search.leaderboard import Leaderboard, TrialRecord
 from search.metrics import Metric, get_metric
 from search.splits import make_splits, n_repeats_for, screen_split
-from search.task import TABLE_VIEW, SearchData, Task, View, full_data_context
+from search.task import TABLE_VIEW, SearchData, Task, View
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def fit(
     if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool):
         raise ConfigError(f"time_budget must be a number of seconds, got {time_budget!r}.")
     budget = Budget(float(time_budget))
+    check_request(device)  # a bad spelling or a GPU this process lacks fails before any costly work
     if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None, got {n_trials!r}.")
     given = [name for name, value in (("data", data), ("tables", tables), ("series", series)) if value is not None]
@@ -172,10 +173,10 @@ def fit(
         n_classes=len(prof.classes or ()),
         seed=seed,
     )
-    dev = resolve_device(device)
-    families = registry.available(prof.task, dev, backends)
+    families = registry.available(prof.task, Device.CPU, backends)
     if not families:
-        raise ConfigError(f"No backend can run a {prof.task.value} task on {dev.value}; check the `backends` option.")
+        raise ConfigError(f"No backend can run a {prof.task.value} task here; check the `backends` option.")
+    plan = plan_devices(device, families)
 
     y = _encode_target(inputs.label, prof)
     n_features = max(len(v.profile.feature_columns) for v in inputs.views.values())
@@ -186,7 +187,7 @@ def fit(
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
         the_task, search_data, families, budget,
-        device=dev, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
+        plan=plan, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
     )
     t_search = time.monotonic()
     outcome = controller.run()
@@ -231,7 +232,8 @@ def fit(
             "n_trials": sum(trial_counts.values()),
             "ensemble": outcome.ensemble is not None,
         },
-        "device": dev.value,
+        "device": plan.requested,
+        "devices": plan.to_dict() | {"trials": _trials_per_device(board)},
         "backends": [b.name for b in families],
         "seed": seed,
         "study_name": name,
@@ -247,7 +249,7 @@ def fit(
         "passed_all": best.passed,
         "leaderboard_row": best.to_dict() | {"model_id": best.model_id},
         "refit": refit_note,
-        "device": dev.value,
+        "devices": plan.to_dict(),
     }
     return Result(best=pipeline, leaderboard=board.to_frame(), report=report, board=board, _manifest_extra=manifest_extra)
 
@@ -373,7 +375,6 @@ def _final_members(
         assert ensemble is not None
         records = {r.number: r for r in board.records()}
         deadline = budget.refit_deadline()
-        ctx = full_data_context(controller.ctx, len(data.y))
         chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
         if not ensemble.refit:
             members = []
@@ -393,6 +394,7 @@ def _final_members(
             share = estimates[i] / max(1e-9, sum(estimates[i:]))
             try:
                 member_deadline = deadline.earlier(deadline.remaining() * share)
+                ctx = controller.refit_context(rec.backend, len(data.y))
                 fitted = refit(controller.backends[rec.backend], rec, data, ctx, member_deadline, controller.cache, preprocessors)
             except Exception as exc:
                 logger.warning("refit of ensemble member %s failed (%s); dropping it", rec.model_id, exc)
@@ -430,7 +432,7 @@ def _final_model(
     estimate = refit_estimate(best, data)
     if fold_model is None or deadline.remaining() >= estimate:
         try:
-            ctx = full_data_context(controller.ctx, len(data.y))
+            ctx = controller.refit_context(best.backend, len(data.y))
             fitted = refit(backend, best, data, ctx, deadline, controller.cache)
             info = fitted.model.info
             return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
@@ -446,6 +448,15 @@ def _final_model(
     rows = len(data.splits[0][0])
     logger.warning("packaging the model trained on the first fold (%d rows): %s", rows, reason)
     return fold_model, {"on_all_rows": False, "n_rows": rows, "reason": reason}
+
+
+def _trials_per_device(board: Leaderboard) -> dict[str, int]:
+    """How many trials ran on each device (a CPU retry after a GPU out-of-memory counts as CPU)."""
+    counts: dict[str, int] = {}
+    for r in board.records():
+        if not r.is_ensemble:
+            counts[r.device] = counts.get(r.device, 0) + 1
+    return counts
 
 
 def _success(board: Leaderboard, best: TrialRecord, criteria: Sequence[Any]) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def main() -> None:
 @click.option("--time-budget", type=float, default=60.0, show_default=True, help="Seconds for the whole fit, refit and packaging included.")
 @click.option("--n-trials", type=int, default=None, help="Stop after this many trials (reproducible with --seed).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU where a backend can really use it), cpu, cuda, or cuda:N.")
 @click.option("--backend", "backends", multiple=True, help="Restrict the search to these backends (repeatable).")
 @click.option("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///run.db, to make the search resumable.")
 @click.option("--study-name", default=None, help="Study name inside --storage (default: derived from the data and seed).")
@@ -159,10 +159,21 @@ def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series:
         f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)}); "
         f"best {report['best']['model_id']} {report['metric']}={report['best']['score_mean']:.5g}"
     )
+    click.echo(_devices_line(report["devices"]))
     if report["success"]["declared"]:
         click.echo(report["success"]["message"])
     click.echo(f"leaderboard: {out / 'leaderboard.csv'}  report: {out / 'report.json'}")
     click.echo(f"package: {package}")
+
+
+def _devices_line(devices: dict[str, Any]) -> str:
+    """Where the trials ran, and why any backend is not on the GPU (never claim a GPU that was not used)."""
+    ran = ", ".join(f"{n} on {d}" for d, n in devices["trials"].items()) or "none"
+    line = f"devices: requested {devices['requested']}; trials: {ran}"
+    fallbacks = devices["fallbacks"]
+    if fallbacks:
+        line += "; on CPU because " + "; ".join(("no GPU: " if k == "*" else f"{k}: ") + v for k, v in fallbacks.items())
+    return line
 
 
 def _one_input(train: Path | None, schema: Path | None, series: Path | None) -> None:
@@ -326,6 +337,13 @@ def bench_synthesis_cmd(suite_dir: Path, budget: float, datasets: str | None, mo
     synthesis = _bench_module("synthesis")
     argv = [str(suite_dir), "--budget", str(budget), "--modes", modes, "--seed", str(seed), "--out", str(out)]
     synthesis.main(argv + (["--datasets", datasets] if datasets else []))
+
+
+@bench_group.command("gpu", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_gpu_cmd(args: tuple[str, ...]) -> None:
+    """CPU-only vs GPU search time-to-score and raw XGBoost hist CPU vs CUDA (options: automl bench gpu --help)."""
+    raise SystemExit(_bench_module("gpu").main(list(args)))
 
 
 @bench_group.command("frameworks")

@@ -75,6 +75,12 @@ class FitContext:
     seed: int = 0
     device: Device = Device.CPU
     n_jobs: int = 1
+    gpu: int = 0  # the CUDA ordinal when device is CUDA
+
+    @property
+    def device_name(self) -> str:
+        """The device as libraries spell it: "cpu" or "cuda:N"."""
+        return "cpu" if self.device is Device.CPU else f"cuda:{self.gpu}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ model file, so prediction maps codes the same way after `load`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from backends._common import (
     booster_meta,
     check_xy,
     clip_to_space,
+    cuda_device_count,
     dedupe,
     model_path,
     n_classes,
@@ -30,7 +32,7 @@ from backends._common import (
     shape_prediction,
     task_from_meta,
 )
-from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
 from backends.errors import PackageError
 from backends.registry import register
 
@@ -72,6 +74,22 @@ class LightGBMModel(Model):
     def size_bytes(self) -> int:
         """Length of the text model (rounds in use only)."""
         return len(self.booster.model_to_string(num_iteration=self.n_rounds))
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_usable() -> Availability:
+    """Whether LightGBM can train on a GPU here (cached: the answer does not change in a process)."""
+    if cuda_device_count() < 1:
+        return Availability(False, "no CUDA GPU is visible to this process")
+    try:
+        data = lgb.Dataset(np.arange(64, dtype=np.float64).reshape(32, 2), label=np.arange(32) % 2)
+        lgb.train({"device_type": "cuda", "objective": "binary", "verbose": -1, "min_data_in_leaf": 1}, data, num_boost_round=1)
+        return Availability(True)
+    except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "not enabled in this build" in first:
+            return Availability(False, "this LightGBM build has no CUDA support (the PyPI wheel never has; build it with -DUSE_CUDA=ON)")
+        return Availability(False, f"lightgbm CUDA probe failed: {first}")
 
 
 class _Stopper:
@@ -120,7 +138,14 @@ class LightGBMBackend(Backend):
     name: ClassVar[str] = "lightgbm"
     recipe: ClassVar[str] = "native"
     tasks: ClassVar[frozenset[TaskType]] = frozenset(TaskType)
+    devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU, Device.CUDA})
     relative_cost: ClassVar[float] = 1.0
+
+    def available(self, device: Device) -> Availability:
+        """CPU always; CUDA only with a LightGBM built with -DUSE_CUDA=ON (the PyPI wheel is not). Never raises."""
+        if device is Device.CUDA:
+            return _cuda_usable()
+        return super().available(device)
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """The usual LightGBM knobs; tree size and leaf minimum shrink with tiny data."""
@@ -191,6 +216,8 @@ class LightGBMBackend(Backend):
             "force_col_wise": True,
             "verbose": -1,
         }
+        if ctx.device is Device.CUDA:
+            params |= {"device_type": "cuda", "gpu_device_id": ctx.gpu}
         if ctx.task is TaskType.MULTICLASS:
             params["num_class"] = k
         return params

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -23,12 +24,14 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from backends.contracts import Backend, Device, FitContext
+from backends.device import CPU, DevicePlan, Placement
 from backends.errors import ConfigError
 from search.budget import Budget
 from search.ensemble import Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache, TrialPruned, evaluate, refit_estimate
+from search.executor import Lane, Slots
 from search.leaderboard import Leaderboard, TrialRecord
-from search.portfolio import portfolio_for
+from search.portfolio import Contexts, context_for, portfolio_for
 from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
 from search.task import SearchData, Task
 
@@ -42,6 +45,7 @@ PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
 ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best candidates
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
 BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
+GPU_COST_FACTOR = 0.2  # a CUDA fit's cost relative to the same fit on the CPU cores (a rough, conservative speedup)
 
 
 class _TrialFailed(Exception):
@@ -74,12 +78,16 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(verbosity)
 
 
-def open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool = False) -> optuna.Study:
-    """Create or resume the study; RDB URLs get heartbeats so a killed trial is retried."""
-    # heartbeats, retries and grouped TPE are marked experimental by Optuna; we rely on them on purpose
+def open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool = False, parallel: bool = False) -> optuna.Study:
+    """Create or resume the study; RDB URLs get heartbeats so a killed trial is retried.
+
+    With `parallel` trials (GPU and CPU lanes), TPE treats running trials as bad ("constant liar")
+    so that side-by-side trials do not all sample the same point.
+    """
+    # heartbeats, retries, grouped TPE and the constant liar are marked experimental by Optuna; we rely on them on purpose
     with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _open_study(storage, study_name, seed, n_folds, screen)
+        return _open_study(storage, study_name, seed, n_folds, screen, parallel)
 
 
 def rung_steps(n_folds: int, screen: bool) -> frozenset[int]:
@@ -122,7 +130,7 @@ class HalvingPruner(optuna.pruners.BasePruner):
         return bool(value > np.quantile(peers, self.keep))
 
 
-def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool) -> optuna.Study:
+def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool, parallel: bool) -> optuna.Study:
     store: str | optuna.storages.BaseStorage | None = storage
     if storage is not None and storage.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql"}:
         store = RDBStorage(
@@ -131,7 +139,7 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, s
             grace_period=2 * HEARTBEAT_S,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10, constant_liar=parallel)
     rungs = rung_steps(n_folds, screen)
     pruner: optuna.pruners.BasePruner = HalvingPruner(rungs, screen) if rungs else optuna.pruners.NopPruner()
     return optuna.create_study(
@@ -139,27 +147,48 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, s
     )
 
 
-def estimated_cost(backend: Backend, params: dict) -> float:
-    """A relative cost: the family's hint, times the extra rounds a small learning rate needs."""
+def estimated_cost(backend: Backend, params: dict, device: Device = Device.CPU) -> float:
+    """A relative cost: the family's hint, times the extra rounds a small learning rate needs, less on a GPU."""
     lr = params.get("learning_rate")
-    return backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
+    cost = backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
+    return cost * (GPU_COST_FACTOR if device is Device.CUDA else 1.0)
 
 
-def fit_work(ctx: FitContext) -> int:
+def fit_work(ctx: Contexts) -> int:
     """Rows x features x (classes for multiclass): what one fit's cost grows with."""
+    ctx = ctx if isinstance(ctx, FitContext) else next(iter(ctx.values()))
     return ctx.n_rows * max(1, ctx.n_features) * (ctx.n_classes if ctx.n_classes > 2 else 1)
 
 
-def warm_start_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
-    """What to enqueue before TPE: the tuned portfolio (search/portfolio.json), then the own configs of
-    any family it does not cover. When one fit is costly (`BIG_FIT_WORK`), cheap entries go first (a
-    stable sort by `estimated_cost`), so the budget buys several models instead of a few slow ones."""
-    entries = portfolio_for(backends, ctx)
-    covered = {name for name, _ in entries}
-    entries += portfolio_order([b for b in backends if b.name not in covered], ctx)
+def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[str, dict]]:
+    """What to enqueue before TPE, with each backend's space sized by its own context (`ctx` may map names
+    to contexts: a backend on a GPU gets its GPU space and configs).
+
+    The tuned portfolio (search/portfolio.json) comes first, except that each family it does not cover
+    (a newer one, such as the MLP) gets its cheapest own config right after the best tuned entry, so even
+    a short search tries it. Then the rest of the tuned portfolio; then, for families placed on a GPU, their
+    own configs the tuned portfolio (derived on CPU) lacks; then the uncovered families' other configs.
+    When one fit is costly (`BIG_FIT_WORK`), cheap entries go first (a stable sort by `estimated_cost`),
+    so the budget buys several models instead of a few slow ones."""
+    tuned = portfolio_for(backends, ctx)
+    covered = {name for name, _ in tuned}
+    own = portfolio_order([b for b in backends if b.name not in covered], ctx)
+    first_of = {}
+    for i, (name, _) in enumerate(own):
+        first_of.setdefault(name, i)
+    firsts = [own[i] for i in first_of.values()]
+    later = [e for i, e in enumerate(own) if i not in first_of.values()]
+    on_gpu = [
+        (b.name, cfg)
+        for b in backends
+        if b.name in covered and context_for(ctx, b.name).device is Device.CUDA
+        for cfg in b.portfolio(context_for(ctx, b.name))
+        if (b.name, cfg) not in tuned
+    ]
+    entries = tuned[:1] + firsts + tuned[1:] + on_gpu + later
     if fit_work(ctx) > BIG_FIT_WORK:
         by_name = {b.name: b for b in backends}
-        entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1]))
+        entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1], context_for(ctx, e[0]).device))
     return entries
 
 
@@ -174,11 +203,11 @@ def with_views(entries: Sequence[tuple[str, dict]], views: Sequence[str]) -> lis
     return out
 
 
-def portfolio_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[str, dict]]:
+def portfolio_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[str, dict]]:
     """The backends' own hand-picked configs, round-robin by relative cost (the pool and baseline of
     benchmarks/portfolio.py; the search enqueues `warm_start_order`)."""
     ordered = sorted(backends, key=lambda b: b.relative_cost)
-    configs = {b.name: b.portfolio(ctx) for b in ordered}
+    configs = {b.name: b.portfolio(context_for(ctx, b.name)) for b in ordered}
     out = []
     for i in range(max((len(c) for c in configs.values()), default=0)):
         out.extend((b.name, configs[b.name][i]) for b in ordered if i < len(configs[b.name]))
@@ -186,7 +215,12 @@ def portfolio_order(backends: Sequence[Backend], ctx: FitContext) -> list[tuple[
 
 
 class Controller:
-    """Runs the search for one `Task` over `data` with the given backends, within `budget`."""
+    """Runs the search for one `Task` over `data` with the given backends, within `budget`.
+
+    `plan` places each backend on CPU or CUDA (default: all on CPU). With GPUs in the plan, trials
+    run side by side in device lanes (`per_gpu` per GPU, CPU trials on the free cores), all
+    feeding one study; a trial that runs out of GPU memory is retried on CPU when `oom_retry_cpu`.
+    """
 
     def __init__(
         self,
@@ -195,7 +229,9 @@ class Controller:
         backends: Sequence[Backend],
         budget: Budget,
         *,
-        device: Device = Device.CPU,
+        plan: DevicePlan | None = None,
+        per_gpu: int = 1,
+        oom_retry_cpu: bool = True,
         n_trials: int | None = None,
         storage: str | None = None,
         study_name: str = "automl",
@@ -205,14 +241,28 @@ class Controller:
             raise ValueError("Controller needs at least one backend")
         self.task, self.data, self.budget = task, data, budget
         self.backends = {b.name: b for b in backends}
-        self.ctx = data.context(task, device)
+        self.plan = plan if plan is not None else DevicePlan.all_cpu(list(self.backends))
+        self.ctx = data.context(task, Device.CPU)
+        # each backend's space and portfolio are sized for the device it runs on
+        self.contexts: dict[str, FitContext] = {name: self._placed(self.ctx, self.plan.placement(name)) for name in self.backends}
+        self.slots = Slots.for_plan(self.plan, per_gpu=per_gpu, cores=self.ctx.n_jobs)
+        self.oom_retry_cpu = oom_retry_cpu
         self.n_trials = n_trials
         self.callbacks = list(callbacks)
         self.cache = FoldCache(data)
         self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
         self.fold_models: dict[int, FittedCandidate] = {}
-        self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None)
+        self._lock = threading.Lock()  # the board, the kept fold models and the callbacks, shared by lanes
+        self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None, parallel=len(self.slots) > 1)
         self._check_signature()
+
+    @staticmethod
+    def _placed(ctx: FitContext, placement: Placement) -> FitContext:
+        return replace(ctx, device=placement.device, gpu=placement.gpus[0] if placement.gpus else 0)
+
+    def refit_context(self, backend: str, n_rows: int) -> FitContext:
+        """The context for refitting `backend` on `n_rows` rows after the search: its device, every core."""
+        return replace(self.contexts[backend], n_rows=n_rows, n_jobs=self.ctx.n_jobs)
 
     def _signature(self) -> dict[str, object]:
         return {
@@ -275,7 +325,7 @@ class Controller:
 
     def _enqueue_portfolio(self) -> None:
         views = list(self.data.views)
-        for name, params, view in with_views(warm_start_order(list(self.backends.values()), self.ctx), views):
+        for name, params, view in with_views(warm_start_order(list(self.backends.values()), self.contexts), views):
             fixed = fixed_params(name, params) | ({FEATURES_PARAM: view} if len(views) > 1 else {})
             self.study.enqueue_trial(fixed, user_attrs={"source": "portfolio"}, skip_if_exists=True)
 
@@ -285,16 +335,51 @@ class Controller:
         features = trial.suggest_categorical(FEATURES_PARAM, views) if len(views) > 1 else views[0]
         name = trial.suggest_categorical(BACKEND_PARAM, list(self.backends))
         backend = self.backends[name]
-        params = suggest(trial, name, backend.search_space(self.ctx))
+        params = suggest(trial, name, backend.search_space(self.contexts[name]))
+        placement = self.plan.placement(name)
+        source = str(trial.user_attrs.get("source", "search"))
+        # wait for a free lane of the trial's device; the trial's own deadline starts once it has one
+        lane = self.slots.acquire(placement, self.budget.search_deadline(self.refit_reserve()))
+        if lane is None:
+            raise _TrialFailed(f"no free {placement.name} slot before the search deadline")
+        try:
+            record, candidate = self._evaluate(trial, backend, params, str(features), source, lane)
+            if record.status == "oom" and lane.device is Device.CUDA and self.oom_retry_cpu and Device.CPU in backend.devices:
+                logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", trial.number, name, lane.name)
+                self.slots.release(lane)
+                lane = self.slots.acquire(CPU, self.budget.search_deadline(self.refit_reserve()))
+                if lane is not None:
+                    note = f"retried on CPU after {record.error}"
+                    record, candidate = self._evaluate(trial, backend, params, str(features), source, lane, report=False)
+                    record.error = note if record.ok else f"{record.error} ({note})"
+        finally:
+            if lane is not None:
+                self.slots.release(lane)
+        with self._lock:
+            trial.set_user_attr(RECORD_ATTR, record.to_dict())
+            self.board.add(record)
+            if candidate is not None:
+                self.fold_models[record.number] = candidate
+                keep = {r.number for r in self.board.records()[:FOLD_MODELS_KEPT]}
+                self.fold_models = {n: c for n, c in self.fold_models.items() if n in keep}
+            self._log(record)
+            for callback in self.callbacks:
+                callback(record, self.board)
+        if record.ok:
+            return self.task.metric.loss(record.score_mean)
+        if record.status == "pruned":
+            raise optuna.TrialPruned()
+        raise _TrialFailed(f"{record.status}: {record.error}")
+
+    def _evaluate(
+        self, trial: optuna.Trial, backend: Backend, params: dict, features: str, source: str, lane: Lane, report: bool = True
+    ) -> tuple[TrialRecord, FittedCandidate | None]:
+        """Run one candidate in `lane`; report fold losses to the pruner when `report` (not on a CPU retry)."""
         record = TrialRecord(
-            number=trial.number,
-            backend=name,
-            device=self.ctx.device.value,
-            recipe=backend.recipe,
-            params=params,
-            features=str(features),
-            source=str(trial.user_attrs.get("source", "search")),
+            number=trial.number, backend=backend.name, device=lane.name, recipe=backend.recipe,
+            params=params, features=features, source=source,
         )
+        ctx = replace(self.contexts[backend.name], device=lane.device, gpu=max(0, lane.gpu), n_jobs=lane.n_jobs)
         search = self.budget.search_deadline(self.refit_reserve())
         deadline = self.budget.trial_deadline(search, have_model=any(r.ok for r in self.board.records()))
 
@@ -310,33 +395,19 @@ class Controller:
             if fold < len(self.data.splits) - 1 and trial.should_prune():
                 raise TrialPruned()
 
-        record, candidate = evaluate(backend, params, record, self.data, self.task, self.ctx, self.cache, deadline, on_fold)
-        trial.set_user_attr(RECORD_ATTR, record.to_dict())
-        self.board.add(record)
-        if candidate is not None:
-            self.fold_models[record.number] = candidate
-            keep = {r.number for r in self.board.records()[:FOLD_MODELS_KEPT]}
-            self.fold_models = {n: c for n, c in self.fold_models.items() if n in keep}
-        self._log(record)
-        for callback in self.callbacks:
-            callback(record, self.board)
-        if record.ok:
-            return self.task.metric.loss(record.score_mean)
-        if record.status == "pruned":
-            raise optuna.TrialPruned()
-        raise _TrialFailed(f"{record.status}: {record.error}")
+        return evaluate(backend, params, record, self.data, self.task, ctx, self.cache, deadline, on_fold if report else None)
 
     def _log(self, r: TrialRecord) -> None:
         if r.ok:
             logger.info(
-                "trial %d %s %s=%.5f±%.5f fit %.1fs%s",
-                r.number, r.backend, self.task.metric.name, r.score_mean, r.score_std, r.fit_s,
+                "trial %d %s@%s %s=%.5f±%.5f fit %.1fs%s",
+                r.number, r.backend, r.device, self.task.metric.name, r.score_mean, r.score_std, r.fit_s,
                 "" if r.passed else " (fails a criterion)",
             )
         elif r.status in ("failed", "oom"):
-            logger.warning("trial %d %s %s: %s", r.number, r.backend, r.status, r.error)
+            logger.warning("trial %d %s@%s %s: %s", r.number, r.backend, r.device, r.status, r.error)
         else:
-            logger.info("trial %d %s %s %s", r.number, r.backend, r.status, r.error)
+            logger.info("trial %d %s@%s %s %s", r.number, r.backend, r.device, r.status, r.error)
 
     def build_ensemble(self) -> Ensemble | None:
         """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
@@ -375,10 +446,13 @@ class Controller:
             if self._done():
                 study.stop()
 
+        workers = len(self.slots)
+        if workers > 1:
+            logger.info("running %d trials at a time: %s", workers, ", ".join(f"{lane.name} ({lane.n_jobs} cores)" for lane in self.slots.lanes))
         if not self._done():
             with quiet_optuna():
                 self.study.optimize(
-                    self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False
+                    self._objective, catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=False, n_jobs=workers
                 )
         ensemble = self.build_ensemble()
         return SearchOutcome(self.board, self.study, self.fold_models, ensemble)

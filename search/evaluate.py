@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backends.contracts import Backend, Deadline, FitContext, Model
+from backends.contracts import Backend, Deadline, Device, FitContext, Model
 from features.preprocess import Preprocessor
 from features.profile import DataProfile
 from search.criteria import verdicts
@@ -65,6 +66,13 @@ class FoldCache:
         self.data = data
         self._cache: dict[tuple[str, str, int], tuple[Preprocessor, pd.DataFrame, pd.DataFrame]] = {}
         self._profiles: dict[tuple[str, int | None], DataProfile] = {}
+        # trials may run in parallel (GPU and CPU lanes): one lock per entry, so each is computed once
+        self._guard = threading.Lock()
+        self._locks: dict[tuple, threading.Lock] = {}
+
+    def _lock(self, key: tuple) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
 
     def profile(self, view: str, fold: int | None) -> DataProfile:
         """The view's profile, restricted to the columns its selector keeps on `fold` (None: all rows)."""
@@ -72,10 +80,11 @@ class FoldCache:
         if v.select is None:
             return v.profile
         key = (view, fold)
-        if key not in self._profiles:
-            rows = np.arange(len(self.data.y)) if fold is None else self._split(fold)[0]
-            chosen = v.select(v.X.iloc[rows][v.profile.feature_columns], self.data.y[rows])
-            self._profiles[key] = v.profile.keep_only(chosen)
+        with self._lock(("profile", *key)):
+            if key not in self._profiles:
+                rows = np.arange(len(self.data.y)) if fold is None else self._split(fold)[0]
+                chosen = v.select(v.X.iloc[rows][v.profile.feature_columns], self.data.y[rows])
+                self._profiles[key] = v.profile.keep_only(chosen)
         return self._profiles[key]
 
     def _split(self, fold: int) -> Split:
@@ -86,16 +95,28 @@ class FoldCache:
     def get(self, view: str, recipe: str, fold: int) -> tuple[Preprocessor, pd.DataFrame, pd.DataFrame]:
         """(preprocessor, train input, validation input) of `fold`; `SCREEN` is the screening split."""
         key = (view, recipe, fold)
-        if key not in self._cache:
-            train, valid = self._split(fold)
-            X = self.data.views[view].X
-            pre = Preprocessor(recipe).fit(X.iloc[train], self.profile(view, fold))
-            self._cache[key] = (pre, pre.transform(X.iloc[train]), pre.transform(X.iloc[valid]))
+        with self._lock(key):
+            if key not in self._cache:
+                train, valid = self._split(fold)
+                X = self.data.views[view].X
+                pre = Preprocessor(recipe).fit(X.iloc[train], self.profile(view, fold))
+                self._cache[key] = (pre, pre.transform(X.iloc[train]), pre.transform(X.iloc[valid]))
         return self._cache[key]
 
 
+# how CUDA libraries word an allocation failure (torch raises its own OutOfMemoryError; XGBoost an XGBoostError)
+_OOM_WORDS = ("out of memory", "cudaerrormemoryallocation", "memory allocation error", "std::bad_alloc", "failed to allocate")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` reports exhausted host or GPU memory (CUDA libraries raise their own types for it)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return any(word in str(exc).lower() for word in _OOM_WORDS)
+
+
 def _status_of(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
+    if is_out_of_memory(exc):
         return "oom"
     if isinstance(exc, TrialPruned):
         return "pruned"
@@ -244,5 +265,13 @@ def refit(
     if key not in shared:
         shared[key] = Preprocessor(backend.recipe).fit(X_all, cache.profile(record.features, None))
     pre = shared[key]
-    model = backend.fit(pre.transform(X_all), data.y, record.params, ctx, deadline, n_iterations=refit_rounds(record))
+    X_in, rounds = pre.transform(X_all), refit_rounds(record)
+    try:
+        model = backend.fit(X_in, data.y, record.params, ctx, deadline, n_iterations=rounds)
+    except Exception as exc:
+        # all rows may not fit in GPU memory where a fold did: the CPU has more
+        if ctx.device is Device.CPU or Device.CPU not in backend.devices or not is_out_of_memory(exc):
+            raise
+        logger.warning("refit of %s ran out of GPU memory (%s); refitting on CPU", record.model_id, exc)
+        model = backend.fit(X_in, data.y, record.params, replace(ctx, device=Device.CPU), deadline, n_iterations=rounds)
     return FittedCandidate(backend, pre, model, record.params)

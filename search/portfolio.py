@@ -8,7 +8,7 @@ search clips them into each task's space with `portfolio_for`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,14 @@ from backends.errors import ConfigError
 
 PORTFOLIO_FILE = "portfolio.json"
 _SCALARS = (bool, int, float, str)
+
+# one context for every backend, or one per backend name (each sized for the device it runs on)
+Contexts = FitContext | Mapping[str, FitContext]
+
+
+def context_for(ctx: Contexts, name: str) -> FitContext:
+    """The context of backend `name` in `ctx`."""
+    return ctx if isinstance(ctx, FitContext) else ctx[name]
 
 
 def _read(path: str | Path | None) -> tuple[str, str]:
@@ -62,7 +70,7 @@ def load_portfolio(path: str | Path | None = None) -> list[tuple[str, dict[str, 
 
 
 def portfolio_for(
-    backends: Sequence[Backend], ctx: FitContext, configs: Sequence[tuple[str, dict[str, Any]]] | None = None
+    backends: Sequence[Backend], ctx: Contexts, configs: Sequence[tuple[str, dict[str, Any]]] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """The portfolio entries usable here, in order, clipped into each backend's space for `ctx`.
 
@@ -76,7 +84,7 @@ def portfolio_for(
         backend = by_name.get(name)
         if backend is None:
             continue
-        space = backend.search_space(ctx)
+        space = backend.search_space(context_for(ctx, name))
         if set(params) != set(space):
             continue
         out.append((name, clip_to_space(params, space)))
@@ -84,4 +92,4 @@ def portfolio_for(
     return [(cfg.pop("backend"), cfg) for cfg in seen]
 
 
-__all__ = ["PORTFOLIO_FILE", "load_portfolio", "portfolio_for"]
+__all__ = ["PORTFOLIO_FILE", "Contexts", "context_for", "load_portfolio", "portfolio_for"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -78,8 +78,3 @@ class SearchData:
             device=device,
             n_jobs=n_jobs or os.cpu_count() or 1,
         )
-
-
-def full_data_context(ctx: FitContext, n_rows: int) -> FitContext:
-    """The same context sized for a refit on all `n_rows` rows."""
-    return replace(ctx, n_rows=n_rows)

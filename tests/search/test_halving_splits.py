@@ -102,8 +102,15 @@ def test_warm_start_is_the_tuned_portfolio_with_cheap_entries_first_on_costly_fi
     small = FitContext(TaskType.MULTICLASS, n_rows=600, n_features=10, n_classes=3, seed=0, device=Device.CPU, n_jobs=2)
     order = warm_start_order(backends, small)
     tuned = portfolio_for(backends, small)
-    assert order[: len(tuned)] == tuned
-    # families the tuned portfolio leaves out still get their own configurations, after it
+    uncovered = set(by_name) - {name for name, _ in tuned}
+    assert uncovered, "the MLP is not in the tuned portfolio"
+    # the best tuned entry first, then one (the cheapest) config of each family the tuned portfolio lacks,
+    # so even a short search tries it; then the rest of the tuned portfolio, in order
+    assert order[0] == tuned[0]
+    firsts = order[1 : 1 + len(uncovered)]
+    assert {name for name, _ in firsts} == uncovered
+    assert all(cfg == by_name[name].portfolio(small)[0] for name, cfg in firsts)
+    assert order[1 + len(uncovered) : len(tuned) + len(uncovered)] == tuned[1:]
     assert {name for name, _ in order} == set(by_name)
     costly = FitContext(TaskType.MULTICLASS, n_rows=1200, n_features=240, n_classes=10, seed=0, device=Device.CPU, n_jobs=2)
     assert fit_work(costly) > 10 * fit_work(small)
