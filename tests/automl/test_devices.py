@@ -1,0 +1,81 @@
+"""Devices from the public API: honest reports, typed errors, a cheap MLP in short searches; real GPU runs marked `gpu`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+import automl
+from automl.cli import main
+from backends._common import cuda_device_count
+from backends.errors import BackendUnavailable, ConfigError
+from tests.conftest import dataset_path, load_slice
+
+no_gpu = pytest.mark.skipif(cuda_device_count() > 0, reason="a GPU is visible here; these check the no-GPU paths")
+
+
+@no_gpu
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_cuda_without_a_gpu_fails_fast_with_a_typed_error(device: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="no CUDA GPU is visible to this process; use device='auto' or 'cpu'"):
+        automl.fit(load_slice("german_credit", 200), "credit", time_budget=30, device=device)
+    assert time.monotonic() - started < 10  # refused before any search or synthesis
+
+
+def test_bad_device_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cuda:N"):
+        automl.fit(load_slice("german_credit", 200), "credit", time_budget=30, device="gpu:0")
+
+
+@no_gpu
+def test_auto_without_a_gpu_reports_cpu_and_why() -> None:
+    result = automl.fit(load_slice("german_credit", 300), "credit", time_budget=60, n_trials=3, backends=["linear", "lightgbm"])
+    devices = result.report["devices"]
+    assert devices["requested"] == "auto" and devices["gpus"] == []
+    assert devices["backends"] == {"linear": "cpu", "lightgbm": "cpu"}
+    assert devices["fallbacks"] == {"*": "no CUDA GPU is visible to this process"}
+    assert devices["trials"] == {"cpu": 3}
+    assert set(result.leaderboard["device"]) == {"cpu"}
+
+
+@no_gpu
+def test_cli_device_cuda_is_one_line_error(tmp_path) -> None:
+    train = tmp_path / "train.csv"
+    load_slice("german_credit", 200).to_csv(train, index=False)
+    result = CliRunner().invoke(main, ["fit", str(train), "--target", "credit", "--device", "cuda", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "no CUDA GPU is visible" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_short_search_on_two_cores_tries_the_mlp() -> None:
+    """The portfolio's cheap MLP config runs early, so a 40 s search on a 2-core laptop includes it."""
+    data = load_slice("adult", 12_000)
+    result = automl.fit(data, "income", time_budget=40)
+    board = result.leaderboard
+    mlp = board[board["backend"] == "mlp"]
+    assert len(mlp) >= 1 and (mlp["status"] == "ok").any(), board[["model_id", "status", "error"]]
+    assert mlp.loc[mlp["status"] == "ok", "score_mean"].max() > 0.85  # ROC AUC: a real model, not a placeholder
+
+
+@pytest.mark.gpu
+def test_cuda_search_runs_trials_on_the_gpu_and_the_package_predicts_on_cpu(tmp_path) -> None:
+    if cuda_device_count() < 1:
+        pytest.skip("no CUDA GPU is visible to this process")
+    import pandas as pd
+
+    data = load_slice("adult", 20_000)
+    result = automl.fit(data, "income", time_budget=60, device="cuda", backends=["xgboost", "mlp", "lightgbm"])
+    devices = result.report["devices"]
+    assert devices["backends"]["xgboost"] == "cuda:0", devices
+    assert any(d.startswith("cuda") for d in devices["trials"]), devices
+    assert (result.leaderboard["device"] == "cuda:0").any()
+    path = result.export(tmp_path / "run")
+    test = pd.read_csv(dataset_path("adult", "test")).iloc[:2000]
+    proba = automl.load(path).predict_proba(test.drop(columns="income"))
+    assert np.isfinite(proba.to_numpy()).all() and roc_auc_score(test["income"] == ">50K", proba[">50K"]) > 0.85
