@@ -27,7 +27,7 @@ from backends.errors import ConfigError, PackageError
 
 NAMES = registry.names()
 TASKS = list(TaskType)
-ITERATIVE = {"lightgbm", "xgboost", "extra_trees", "random_forest"}  # grow in rounds/chunks
+ITERATIVE = {"lightgbm", "xgboost", "extra_trees", "random_forest", "mlp"}  # grow in rounds/chunks (mlp: epochs)
 BOOSTERS = {"lightgbm", "xgboost"}  # early-stop on an eval set
 N_JOBS = 2
 _LOADERS: dict[TaskType, Callable[..., Any]] = {
@@ -111,7 +111,9 @@ def contains(dist: BaseDistribution, value: Any) -> bool:
 
 
 def rounds_in(model: Model) -> int:
-    """Rounds (boosting) or trees (forests) the library object really holds."""
+    """Rounds (boosting), trees (forests) or epochs (mlp) the library object really holds."""
+    if model.backend == "mlp":
+        return int(model.epochs)  # type: ignore[attr-defined]
     if model.backend == "lightgbm":
         return int(model.booster.current_iteration())  # type: ignore[attr-defined]
     if model.backend == "xgboost":
@@ -143,7 +145,7 @@ def test_registry_entry(name: str) -> None:
     assert backend.relative_cost > 0
     assert backend.available(Device.CPU).ok
     status = backend.available(Device.CUDA)  # must answer, never raise
-    if name != "xgboost":
+    if name not in {"xgboost", "mlp"}:
         assert not status.ok and status.reason
 
 
@@ -427,3 +429,20 @@ def test_xgboost_cuda_fit_when_available() -> None:
     ctx = FitContext(TaskType.BINARY, len(X), X.shape[1], n_classes=2, device=Device.CUDA, n_jobs=N_JOBS)
     model = backend.fit(X, y, {}, ctx, later(), eval_set=(X_te, y_te))
     assert roc_auc_score(y_te, model.predict(X_te)[:, 1]) > 0.9
+
+
+@pytest.mark.gpu
+def test_mlp_cuda_fit_when_available(tmp_path: Path) -> None:
+    backend = registry.get("mlp")
+    if not backend.available(Device.CUDA).ok:
+        pytest.skip(backend.available(Device.CUDA).reason)
+    s = split_for(TaskType.BINARY)
+    X, y, X_te, y_te = s.data(backend)
+    ctx = FitContext(TaskType.BINARY, len(X), X.shape[1], n_classes=2, device=Device.CUDA, n_jobs=N_JOBS)
+    model = backend.fit(X, y, {}, ctx, later(), eval_set=(X_te, y_te))
+    assert model.net.out.weight.device.type == "cuda"  # type: ignore[attr-defined]
+    pred = model.predict(X_te)
+    assert roc_auc_score(y_te, pred[:, 1]) > 0.9
+    # the package of a GPU-trained model loads onto CPU and predicts the same up to float rounding
+    loaded = backend.load(tmp_path, model.save(tmp_path))
+    np.testing.assert_allclose(loaded.predict(X_te), pred, atol=1e-4, rtol=0)
