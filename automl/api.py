@@ -113,6 +113,7 @@ def fit(
     time_budget: float = 60,
     n_trials: int | None = None,
     device: str = "auto",
+    trials_per_gpu: int = 1,
     seed: int = 0,
     storage: str | None = None,
     study_name: str | None = None,
@@ -132,12 +133,17 @@ def fit(
     budget affords). `success` criteria (e.g. ``"roc_auc >= 0.85"``, ``"predict_ms_p95 <= 5"``)
     decide which candidates qualify; `n_trials` caps the trial count (reproducible with `seed`);
     `storage` (an Optuna URL such as ``sqlite:///run.db``) makes the search resumable.
+    `device` is "auto" (a GPU wherever a backend's probe shows it works), "cpu", "cuda" or "cuda:N";
+    `trials_per_gpu` runs that many trials on each GPU at once (raise it when one trial leaves most
+    of the GPU's memory free).
     """
     t0 = time.monotonic()
     if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool):
         raise ConfigError(f"time_budget must be a number of seconds, got {time_budget!r}.")
     budget = Budget(float(time_budget))
     check_request(device)  # a bad spelling or a GPU this process lacks fails before any costly work
+    if not isinstance(trials_per_gpu, int) or isinstance(trials_per_gpu, bool) or trials_per_gpu < 1:
+        raise ConfigError(f"trials_per_gpu must be a positive integer, got {trials_per_gpu!r}.")
     if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None, got {n_trials!r}.")
     given = [name for name, value in (("data", data), ("tables", tables), ("series", series)) if value is not None]
@@ -187,7 +193,7 @@ def fit(
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
         the_task, search_data, families, budget,
-        plan=plan, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
+        plan=plan, per_gpu=trials_per_gpu, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
     )
     t_search = time.monotonic()
     outcome = controller.run()

@@ -123,6 +123,7 @@ def main() -> None:
 @click.option("--n-trials", type=int, default=None, help="Stop after this many trials (reproducible with --seed).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU where a backend can really use it), cpu, cuda, or cuda:N.")
+@click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials run on each GPU at once.")
 @click.option("--backend", "backends", multiple=True, help="Restrict the search to these backends (repeatable).")
 @click.option("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///run.db, to make the search resumable.")
 @click.option("--study-name", default=None, help="Study name inside --storage (default: derived from the data and seed).")
@@ -132,7 +133,7 @@ def main() -> None:
 @_friendly_errors
 def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None, column_kind: str,
             recipes: str | None, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
-            n_trials: int | None, seed: int, device: str, backends: tuple[str, ...], storage: str | None,
+            n_trials: int | None, seed: int, device: str, trials_per_gpu: int, backends: tuple[str, ...], storage: str | None,
             study_name: str | None, out: Path, top: int, verbose: int) -> None:
     """Search models for TRAIN (CSV, CSV.GZ or Parquet), for related tables (--schema) or for time series (--series, --labels).
 
@@ -145,7 +146,7 @@ def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series:
     with _Progress(time_budget) as progress:
         result = fit(
             **inputs, feature_recipes=_names(recipes), task=task, metric=metric, success=list(success) or None,
-            time_budget=time_budget, n_trials=n_trials, device=device, seed=seed, storage=storage, study_name=study_name,
+            time_budget=time_budget, n_trials=n_trials, device=device, trials_per_gpu=trials_per_gpu, seed=seed, storage=storage, study_name=study_name,
             backends=list(backends) or None, callbacks=[progress],
         )
     package = result.export(out)

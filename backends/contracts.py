@@ -130,6 +130,8 @@ class Backend(ABC):
     tasks: ClassVar[frozenset[TaskType]]
     devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU})
     relative_cost: ClassVar[float] = 1.0  # FLAML-style hint, LightGBM default = 1
+    # boosters: a smaller learning rate needs proportionally more rounds (an MLP's does not work that way)
+    rounds_follow_learning_rate: ClassVar[bool] = False
 
     def available(self, device: Device) -> Availability:
         """Probe whether this backend runs on `device` here; never raises."""

@@ -140,6 +140,7 @@ class LightGBMBackend(Backend):
     tasks: ClassVar[frozenset[TaskType]] = frozenset(TaskType)
     devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU, Device.CUDA})
     relative_cost: ClassVar[float] = 1.0
+    rounds_follow_learning_rate: ClassVar[bool] = True
 
     def available(self, device: Device) -> Availability:
         """CPU always; CUDA only with a LightGBM built with -DUSE_CUDA=ON (the PyPI wheel is not). Never raises."""

@@ -130,6 +130,7 @@ class XGBoostBackend(Backend):
     tasks: ClassVar[frozenset[TaskType]] = frozenset(TaskType)
     devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU, Device.CUDA})
     relative_cost: ClassVar[float] = 1.5
+    rounds_follow_learning_rate: ClassVar[bool] = True
 
     def available(self, device: Device) -> Availability:
         """CPU always; CUDA only with a CUDA build and a visible GPU. Never raises."""

@@ -148,8 +148,8 @@ def _open_study(storage: str | None, study_name: str, seed: int, n_folds: int, s
 
 
 def estimated_cost(backend: Backend, params: dict, device: Device = Device.CPU) -> float:
-    """A relative cost: the family's hint, times the extra rounds a small learning rate needs, less on a GPU."""
-    lr = params.get("learning_rate")
+    """A relative cost: the family's hint, times the extra rounds a small learning rate needs (boosters), less on a GPU."""
+    lr = params.get("learning_rate") if backend.rounds_follow_learning_rate else None
     cost = backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
     return cost * (GPU_COST_FACTOR if device is Device.CUDA else 1.0)
 

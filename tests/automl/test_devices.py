@@ -79,3 +79,9 @@ def test_cuda_search_runs_trials_on_the_gpu_and_the_package_predicts_on_cpu(tmp_
     test = pd.read_csv(dataset_path("adult", "test")).iloc[:2000]
     proba = automl.load(path).predict_proba(test.drop(columns="income"))
     assert np.isfinite(proba.to_numpy()).all() and roc_auc_score(test["income"] == ">50K", proba[">50K"]) > 0.85
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_bad_trials_per_gpu_is_a_config_error(value) -> None:
+    with pytest.raises(ConfigError, match="trials_per_gpu must be a positive integer"):
+        automl.fit(load_slice("german_credit", 200), "credit", time_budget=30, trials_per_gpu=value)

@@ -227,3 +227,14 @@ def test_warm_start_on_a_gpu_adds_the_family_gpu_configs() -> None:
     extra = [cfg for _, cfg in on_gpu[len(on_cpu) :]]
     assert extra and any(cfg["max_depth"] >= 12 for cfg in extra)
     assert xgb.search_space(gpu_ctx)["max_depth"].high > xgb.search_space(cpu_ctx)["max_depth"].high
+
+
+def test_two_trials_per_gpu_share_it() -> None:
+    task, data = _search_data()
+    tracker = _Tracker()
+    families = [_Fake("gpu_family", True, tracker, seconds=0.2)]
+    plan = plan_devices("cuda", families, gpu_count=lambda: 1)
+    controller = Controller(task, data, families, Budget(120), plan=plan, per_gpu=2, n_trials=8)
+    assert [lane.name for lane in controller.slots.lanes] == ["cuda:0", "cuda:0", "cpu"]
+    controller.run()
+    assert tracker.peak["cuda"] == 2 and tracker.peak["cpu"] == 0
