@@ -14,7 +14,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Availability, Backend, Deadline, Device, FitContext, Model, TaskType
 from backends.device import CPU, DevicePlan, Placement, plan_devices
 from features.profile import profile
 from search.budget import Budget
@@ -24,6 +24,7 @@ from search.metrics import get_metric
 from search.splits import make_splits
 from search.task import SearchData, Task
 from tests.conftest import load_slice
+from tests.search.test_controller import _ConstModel
 
 GPU0 = Placement(Device.CUDA, (0,))
 
@@ -67,22 +68,6 @@ def test_acquire_waits_for_a_release_and_gives_up_at_the_deadline() -> None:
         slots.release(cpu)
     with pytest.raises(ValueError, match="no slot serves"):
         slots.acquire(Placement(Device.CUDA, (3,)), Deadline.after(1))
-
-
-class _Const(Model):
-    backend = "fake"
-
-    def __init__(self, value: float) -> None:
-        self.value, self.info = value, FitInfo()
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.tile([1 - self.value, self.value], (len(X), 1))
-
-    def save(self, directory: Path) -> dict[str, Any]:
-        return {}
-
-    def size_bytes(self) -> int:
-        return 10
 
 
 class _Tracker:
@@ -136,12 +121,12 @@ class _Fake(Backend):
             if ctx.device is Device.CUDA and self.oom_on_gpu:
                 raise RuntimeError("CUDA out of memory. Tried to allocate 80.00 GiB")
             time.sleep(self.seconds)
-            return _Const(0.5)
+            return _ConstModel(0.5)
         finally:
             self.tracker.leave(ctx)
 
     def load(self, directory: Path, meta: Any) -> Model:
-        return _Const(0.5)
+        return _ConstModel(0.5)
 
 
 def _search_data() -> tuple[Task, SearchData]:
