@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 DEMO_BUDGET ?= 60
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test install clean bench-autogluon
+.PHONY: demo test install clean bench-autogluon gpu-prepare
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ bench-autogluon: $(AG_VENV)/.installed
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# What the lent GPU machine (Python 3.12, torch with CUDA, no network) lacks, gathered into .gpu/ for a
+# device call with carry [".gpu"]; see benchmarks/README.md ("GPU") for the command to run there.
+GPU_WHEELS := skops==0.16.0 prettytable wcwidth click==8.5.1 rich==15.0.0 markdown-it-py mdurl pygments \
+	safetensors==0.8.0 psutil==7.2.2 pytest pluggy iniconfig pytest-timeout
+
+gpu-prepare:
+	../shared/gpu/prepare.sh $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) $(AG_VENV) $(DEMO_OUT) .pytest_cache
