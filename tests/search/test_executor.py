@@ -223,3 +223,21 @@ def test_two_trials_per_gpu_share_it() -> None:
     assert [lane.name for lane in controller.slots.lanes] == ["cuda:0", "cuda:0", "cpu"]
     controller.run()
     assert tracker.peak["cuda"] == 2 and tracker.peak["cpu"] == 0
+
+
+def test_a_refit_out_of_gpu_memory_is_redone_on_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    from search.evaluate import is_out_of_memory, refit
+    from search.leaderboard import TrialRecord
+
+    task, data = _search_data()
+    tracker = _Tracker()
+    backend = _Fake("gpu_family", True, tracker, oom_on_gpu=True, seconds=0.0)
+    record = TrialRecord(number=0, backend=backend.name, device="cuda:0", recipe="dense", params={"size": "small"})
+    ctx = FitContext(TaskType.BINARY, len(data.y), 10, n_classes=2, device=Device.CUDA)
+    fitted = refit(backend, record, data, ctx, Deadline.after(60))
+    assert isinstance(fitted.model, _ConstModel)
+    assert tracker.devices == ["cuda:0", "cpu"]
+    assert any("ran out of GPU memory" in r.getMessage() for r in caplog.records)
+    # other errors are not retried
+    assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert not is_out_of_memory(RuntimeError("illegal memory access"))
