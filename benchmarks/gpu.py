@@ -32,7 +32,6 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from features.synthesis import peak_rss_mb
 
 logger = logging.getLogger("benchmarks.gpu")
 
@@ -119,12 +120,6 @@ def time_to_score(curve_gpu: Curve, curve_cpu: Curve, greater_is_better: bool) -
 
 
 # ---------------------------------------------------------------- machine and data
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process, MB."""
-    scale = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss is bytes on macOS, KiB elsewhere
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
 
 
 def cpu_name() -> str:
