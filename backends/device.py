@@ -98,15 +98,15 @@ class DevicePlan:
         }
 
 
-def check_request(requested: str | Device, gpu_count: Callable[[], int] = cuda_device_count) -> tuple[DeviceRequest, int]:
+def check_request(requested: str | Device, gpu_count: Callable[[], int] | None = None) -> tuple[DeviceRequest, int]:
     """The parsed request and the number of visible GPUs; BackendUnavailable when it names GPUs this process lacks.
 
-    Cheap (no backend probe), so `fit` calls it before any costly work.
+    Cheap (no backend probe), so `fit` calls it before any costly work. `gpu_count` defaults to asking the driver.
     """
     request = parse_device(requested)
     if request.kind == "cpu":
         return request, 0
-    visible = max(0, int(gpu_count()))
+    visible = max(0, int((gpu_count or cuda_device_count)()))
     if request.kind == "cuda" and visible == 0:
         raise BackendUnavailable(f"device={request.text!r} was requested but no CUDA GPU is visible to this process; use device='auto' or 'cpu'.")
     if request.gpu is not None and request.gpu >= visible:
@@ -117,7 +117,7 @@ def check_request(requested: str | Device, gpu_count: Callable[[], int] = cuda_d
 
 
 def plan_devices(
-    requested: str | Device, backends: Sequence[Backend], gpu_count: Callable[[], int] = cuda_device_count
+    requested: str | Device, backends: Sequence[Backend], gpu_count: Callable[[], int] | None = None
 ) -> DevicePlan:
     """Place every backend for `requested`; log one line per fallback; never run CUDA that a probe refused.
 

@@ -11,8 +11,11 @@ from sklearn.metrics import roc_auc_score
 
 import automl
 from automl.cli import main
+from backends import registry
 from backends._common import cuda_device_count
+from backends.contracts import Availability, Device
 from backends.errors import BackendUnavailable, ConfigError
+from backends.lightgbm import LightGBMBackend
 from tests.conftest import dataset_path, load_slice
 
 no_gpu = pytest.mark.skipif(cuda_device_count() > 0, reason="a GPU is visible here; these check the no-GPU paths")
@@ -85,3 +88,67 @@ def test_cuda_search_runs_trials_on_the_gpu_and_the_package_predicts_on_cpu(tmp_
 def test_bad_trials_per_gpu_is_a_config_error(value) -> None:
     with pytest.raises(ConfigError, match="trials_per_gpu must be a positive integer"):
         automl.fit(load_slice("german_credit", 200), "credit", time_budget=30, trials_per_gpu=value)
+
+
+class _PretendCuda(LightGBMBackend):
+    """LightGBM that passes a CUDA probe and, handed a CUDA lane, trains on the CPU: the GPU path without a GPU."""
+
+    name = "pretend_cuda"  # type: ignore[assignment]
+    devices = frozenset({Device.CPU, Device.CUDA})  # type: ignore[assignment]
+    seen: list[str] = []
+
+    def available(self, device: Device) -> Availability:
+        return Availability(True)
+
+    def fit(self, X, y, params, ctx, deadline, eval_set=None, n_iterations=None):
+        from dataclasses import replace
+
+        type(self).seen.append(ctx.device_name)
+        return super().fit(X, y, params, replace(ctx, device=Device.CPU), deadline, eval_set, n_iterations)
+
+
+@pytest.fixture
+def pretend_one_gpu(monkeypatch: pytest.MonkeyPatch):
+    """One GPU "visible"; the real probes run against it (and fail), so their caches are cleared after."""
+    from backends import device as device_module
+    from backends import lightgbm as lgb_module
+    from backends import torch_mlp
+    from backends import xgboost as xgb_module
+
+    probes = [lgb_module._cuda_usable, xgb_module._cuda_usable, torch_mlp._cuda_usable]
+    for probe in probes:
+        probe.cache_clear()
+    for module in (device_module, lgb_module, xgb_module):
+        monkeypatch.setattr(module, "cuda_device_count", lambda: 1)
+    monkeypatch.setitem(registry._MODULES, "pretend_cuda", __name__)
+    monkeypatch.setitem(registry._REGISTRY, "pretend_cuda", _PretendCuda())
+    _PretendCuda.seen = []
+    yield
+    for probe in probes:
+        probe.cache_clear()
+
+
+@pytest.mark.slow
+def test_gpu_path_end_to_end_with_a_pretend_gpu(pretend_one_gpu, tmp_path) -> None:
+    """Through `fit`: the plan, the lanes side by side, honest fallbacks, refit on the placed device, a package that loads."""
+    import pandas as pd
+
+    data = load_slice("adult", 4000)
+    budget = 40
+    started = time.monotonic()
+    result = automl.fit(data, "income", time_budget=budget, device="cuda", backends=["pretend_cuda", "lightgbm", "linear"])
+    assert time.monotonic() - started <= budget * 1.05 + 5
+    devices = result.report["devices"]
+    assert devices["requested"] == "cuda" and devices["gpus"] == [0]
+    assert devices["backends"] == {"pretend_cuda": "cuda:0", "lightgbm": "cpu", "linear": "cpu"}
+    # the real LightGBM probe ran against the "GPU" and said why it cannot use it
+    assert "no CUDA support" in devices["fallbacks"]["lightgbm"] and set(devices["fallbacks"]) == {"lightgbm"}
+    assert devices["trials"].get("cuda:0", 0) >= 1 and devices["trials"].get("cpu", 0) >= 1
+    board = result.leaderboard
+    assert set(board.loc[board["backend"] == "pretend_cuda", "device"]) == {"cuda:0"}
+    assert set(board.loc[board["backend"].isin(["lightgbm", "linear"]), "device"]) == {"cpu"}
+    assert set(_PretendCuda.seen) == {"cuda:0"}  # searched and refit on its GPU lane only
+    path = result.export(tmp_path / "run")
+    test = pd.read_csv(dataset_path("adult", "test")).iloc[:1000]
+    proba = automl.load(path).predict_proba(test.drop(columns="income"))
+    assert roc_auc_score(test["income"] == ">50K", proba[">50K"]) > 0.85
