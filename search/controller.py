@@ -423,7 +423,10 @@ class Controller:
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
         available = self.budget.refit_deadline().remaining() - self.budget.slack()
         for size in (10, 5, 3, 2):
-            ensemble = build_ensemble(selection_pool(ranked, size), self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
+            # the first try adds the best of every other family (diversity); a retry must really be smaller,
+            # and with many families those additions alone would keep it as large
+            pool = selection_pool(ranked, size) if size == 10 else ranked[:size]
+            ensemble = build_ensemble(pool, self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
             if ensemble is None:
                 return None
             cost = sum(refit_estimate(r, self.data) for r in ranked if r.number in ensemble.weights)

@@ -241,3 +241,23 @@ def test_a_refit_out_of_gpu_memory_is_redone_on_cpu(caplog: pytest.LogCaptureFix
     # other errors are not retried
     assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError("CUDA error: out of memory"))
     assert not is_out_of_memory(RuntimeError("illegal memory access"))
+
+
+def test_a_too_costly_ensemble_really_shrinks_with_many_families(clock) -> None:
+    """The retry pools are the top k only: the best of every family would keep each retry as large."""
+    from search.leaderboard import TrialRecord
+
+    task, data = _search_data()
+    tracker = _Tracker()
+    controller = Controller(task, data, [_Fake("f", False, tracker)], Budget(100, clock))
+    rng = np.random.default_rng(0)
+    y = data.y.astype(float)
+    for i, family in enumerate(["a", "b", "c", "d", "e", "f"]):
+        p = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.25, len(y)), 0.01, 0.99)  # independent errors: averaging helps
+        oof = np.column_stack([1 - p, p])
+        score = float(get_metric("roc_auc", task.type).score(data.y, oof))
+        # each refit costs ~45 s of the ~90 s left: two members fit, three do not
+        controller.board.add(TrialRecord(number=i, backend=family, device="cpu", recipe="dense", params={}, score_mean=score,
+                                         score_std=0.0, fit_s=150.0, oof=oof))
+    ensemble = controller.build_ensemble()
+    assert ensemble is not None and len(ensemble.weights) == 2
