@@ -12,7 +12,9 @@ are never re-run.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +48,18 @@ ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best c
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
 BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
 GPU_COST_FACTOR = 0.2  # a CUDA fit's cost relative to the same fit on the CPU cores (a rough, conservative speedup)
+
+
+def free_gpu_memory() -> None:
+    """After a GPU out-of-memory error: drop what the failed trial left and give torch's cached blocks back to
+    the driver, so the next trial on that GPU (XGBoost has its own allocator) finds the memory free."""
+    gc.collect()
+    torch = sys.modules.get("torch")  # only when the MLP backend already imported it
+    if torch is not None:
+        try:
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - best effort; the next trial reports its own error
+            logger.debug("torch.cuda.empty_cache failed", exc_info=True)
 
 
 class _TrialFailed(Exception):
@@ -344,6 +358,8 @@ class Controller:
             raise _TrialFailed(f"no free {placement.name} slot before the search deadline")
         try:
             record, candidate = self._evaluate(trial, backend, params, str(features), source, lane)
+            if record.status == "oom" and lane.device is Device.CUDA:
+                free_gpu_memory()
             if record.status == "oom" and lane.device is Device.CUDA and self.oom_retry_cpu and Device.CPU in backend.devices:
                 logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", trial.number, name, lane.name)
                 self.slots.release(lane)

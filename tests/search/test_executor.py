@@ -162,7 +162,13 @@ def test_gpu_and_cpu_trials_run_side_by_side_into_one_study() -> None:
     assert len(controller.slots.free()) == len(controller.slots)  # every lane given back
 
 
-def test_gpu_out_of_memory_is_a_trial_failure_and_the_search_goes_on() -> None:
+def test_gpu_out_of_memory_is_a_trial_failure_and_the_search_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    emptied: list[int] = []
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(empty_cache=lambda: emptied.append(1)))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)  # cached GPU blocks are given back after each OOM
     task, data = _search_data()
     tracker = _Tracker()
     families = [_Fake("gpu_family", True, tracker, oom_on_gpu=True, seconds=0.0), _Fake("cpu_family", False, tracker, seconds=0.0)]
@@ -170,6 +176,7 @@ def test_gpu_out_of_memory_is_a_trial_failure_and_the_search_goes_on() -> None:
     board = Controller(task, data, families, Budget(120), plan=plan, n_trials=6, oom_retry_cpu=False).run().leaderboard
     gpu = [r for r in board.records() if r.backend == "gpu_family"]
     assert gpu and all(r.status == "oom" and "out of memory" in r.error and r.device == "cuda:0" for r in gpu)
+    assert len(emptied) == len(gpu)
     assert any(r.ok and r.backend == "cpu_family" for r in board.records())
 
 
