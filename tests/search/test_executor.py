@@ -144,6 +144,7 @@ def test_gpu_and_cpu_trials_run_side_by_side_into_one_study() -> None:
     plan = plan_devices("auto", families, gpu_count=lambda: 1)
     controller = Controller(task, data, families, Budget(120), plan=plan, n_trials=16)
     assert [lane.name for lane in controller.slots.lanes] == ["cuda:0", "cpu"]
+    assert controller.workers() == 4  # two draws per lane: a freed lane finds its next trial drawn
     outcome = controller.run()
     board = outcome.leaderboard
     trials = [r for r in board.records() if not r.is_ensemble]
@@ -219,6 +220,13 @@ def test_warm_start_on_a_gpu_adds_the_family_gpu_configs() -> None:
     extra = [cfg for _, cfg in on_gpu[len(on_cpu) :]]
     assert extra and any(cfg["max_depth"] >= 12 for cfg in extra)
     assert xgb.search_space(gpu_ctx)["max_depth"].high > xgb.search_space(cpu_ctx)["max_depth"].high
+
+
+def test_one_lane_draws_one_trial_at_a_time() -> None:
+    task, data = _search_data()
+    families = [_Fake("gpu_family", True, _Tracker())]
+    controller = Controller(task, data, families, Budget(60), plan=plan_devices("cpu", families))
+    assert len(controller.slots) == 1 and controller.workers() == 1  # a CPU search stays sequential
 
 
 def test_two_trials_per_gpu_share_it() -> None:
