@@ -28,6 +28,11 @@ class Device(str, enum.Enum):
     CUDA = "cuda"
 
 
+def device_name(device: Device, gpu: int = 0) -> str:
+    """The device as libraries spell it: "cpu" or "cuda:N"."""
+    return "cpu" if device is Device.CPU else f"cuda:{gpu}"
+
+
 class TaskType(str, enum.Enum):
     """The supervised task, inferred from the target or forced by the user."""
 
@@ -80,7 +85,7 @@ class FitContext:
     @property
     def device_name(self) -> str:
         """The device as libraries spell it: "cpu" or "cuda:N"."""
-        return "cpu" if self.device is Device.CPU else f"cuda:{self.gpu}"
+        return device_name(self.device, self.gpu)
 
 
 @dataclass(frozen=True)

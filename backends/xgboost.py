@@ -100,6 +100,11 @@ class _DeadlineCallback(xgb.callback.TrainingCallback):
         return self.budget.step_done()
 
 
+def trained_device(booster: xgb.Booster) -> str:
+    """The device a booster really trained on ("cpu", "cuda:0"): XGBoost falls back to CPU silently."""
+    return str(json.loads(booster.save_config())["learner"]["generic_param"]["device"])
+
+
 @functools.lru_cache(maxsize=1)
 def _cuda_usable() -> Availability:
     """Whether XGBoost can train on a GPU here (cached: the answer does not change in a process)."""
@@ -113,8 +118,7 @@ def _cuda_usable() -> Availability:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             booster = xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dmat, 1)
-        device = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
-        if not str(device).startswith("cuda"):
+        if not trained_device(booster).startswith("cuda"):
             return Availability(False, "xgboost could not use the CUDA GPU and fell back to CPU")
         return Availability(True)
     except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise

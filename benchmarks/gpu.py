@@ -30,15 +30,13 @@ import csv
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.suite import in_fresh_process
 from features.synthesis import peak_rss_mb
 
 logger = logging.getLogger("benchmarks.gpu")
@@ -215,6 +214,8 @@ def xgboost_timing(rows: int, features: int, rounds: int, device: str, seed: int
     """Time DMatrix construction and `xgb.train` (hist) on `device`; a row with status "skipped" when CUDA is unusable."""
     import xgboost as xgb
 
+    from backends.xgboost import trained_device
+
     cores = os.cpu_count() or 1
     row: dict[str, Any] = {
         "part": "xgboost", "mode": "cuda" if device.startswith("cuda") else "cpu", "status": "ok", "error": "",
@@ -240,7 +241,7 @@ def xgboost_timing(rows: int, features: int, rounds: int, device: str, seed: int
     start = time.perf_counter()
     booster = xgb.train(params, dtrain, num_boost_round=rounds)
     row["train_s"] = round(time.perf_counter() - start, 3)
-    row["device_used"] = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
+    row["device_used"] = trained_device(booster)
     if row["mode"] == "cuda" and not str(row["device_used"]).startswith("cuda"):
         row["status"], row["error"] = "fallback", f"XGBoost trained on {row['device_used']}, not on {device}"
     p = np.clip(booster.predict(dtrain), 1e-15, 1 - 1e-15)
@@ -277,16 +278,12 @@ class CurveRecorder:
 
 
 def _test_score(result: Any, data: SearchInput) -> float:
-    from benchmarks.runners import align_proba, training_classes
+    from benchmarks.runners import pipeline_predictions, training_classes
     from benchmarks.suite import test_score
 
-    test_X, truth = data.test.drop(columns=data.target), data.test[data.target]
-    pred = np.asarray(result.best.predict(test_X))
-    if data.task == "regression":
-        return test_score(data.metric, None, truth, pred, None)
-    classes = training_classes(data.train[data.target])
-    proba = align_proba(result.best.predict_proba(test_X).to_numpy(), list(result.best.classes or []), classes)
-    return test_score(data.metric, classes, truth, pred, proba)
+    classes = None if data.task == "regression" else training_classes(data.train[data.target])
+    pred, proba = pipeline_predictions(result.best, data.test.drop(columns=data.target), classes)
+    return test_score(data.metric, classes, data.test[data.target], pred, proba)
 
 
 def run_search(source: dict[str, Any], device: str, budget: float, seed: int, log_level: int = logging.WARNING) -> dict[str, Any]:
@@ -528,12 +525,6 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], points: dict[str, list[
 
 
 # ---------------------------------------------------------------- main
-
-
-def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
-    """`fn(*args)` in a new spawned process (nothing shared between runs; memory is the run's own)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
 
 
 def _crashed(part: str, mode: str, exc: BaseException) -> dict[str, Any]:

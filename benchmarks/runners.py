@@ -128,6 +128,14 @@ def run_lightgbm_default(job: Job) -> Predictions:
     return Predictions(model.predict(X_test), proba)
 
 
+def pipeline_predictions(pipeline: Any, X: pd.DataFrame, classes: list | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """This engine's predictions on `X` and, when `classes` is given (classification), probabilities in that order."""
+    pred = np.asarray(pipeline.predict(X))
+    if classes is None:
+        return pred, None
+    return pred, align_proba(pipeline.predict_proba(X).to_numpy(), list(pipeline.classes or []), classes)
+
+
 def run_automl(job: Job) -> Predictions:
     """This engine: `automl.fit` with the manifest's metric, the budget and the seed."""
     import automl
@@ -147,11 +155,9 @@ def run_automl(job: Job) -> Predictions:
         "refit_on_all_rows": report["refit"]["on_all_rows"],
         "fit_s": round(fit_s, 2),
     }
-    if not job.is_classification:
-        return Predictions(np.asarray(best.predict(job.test_X)), info=info)
-    assert job.classes is not None
-    proba = align_proba(best.predict_proba(job.test_X).to_numpy(), list(best.classes or []), job.classes)
-    return Predictions(np.asarray(best.predict(job.test_X)), proba, info)
+    assert not job.is_classification or job.classes is not None
+    pred, proba = pipeline_predictions(best, job.test_X, job.classes if job.is_classification else None)
+    return Predictions(pred, proba, info)
 
 
 FLAML_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse", "accuracy": "accuracy"}

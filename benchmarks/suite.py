@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +59,12 @@ def read_manifest(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str
 def read_suite(folder: str | Path) -> dict[str, Dataset]:
     """The tabular datasets listed in `folder`/MANIFEST.tsv, by name."""
     return read_manifest(folder)[0]
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` in a new spawned process: nothing is shared between runs, and peak memory is the run's own."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def lower_is_better(metric: str) -> bool:

@@ -19,15 +19,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from benchmarks.suite import in_fresh_process
 
 MODES = ("synthesis", "without")
 # published 1-nearest-neighbour accuracies on the official UCR splits (Euclidean, DTW)
@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for row in suite_rows(args.suite, names):
         for mode in args.modes.split(","):
-            # a fresh process per run: peak memory is the run's own, and nothing is shared between runs
-            with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-                result = pool.submit(run_one, str(args.suite), row, mode, args.budget, args.seed).result()
+            result = in_fresh_process(run_one, str(args.suite), row, mode, args.budget, args.seed)
             rows.append(result)
             print(json.dumps(result), flush=True)
             pd.DataFrame(rows, columns=COLUMNS).to_csv(args.out / "synthesis.csv", index=False)

@@ -186,12 +186,10 @@ def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[s
     so the budget buys several models instead of a few slow ones."""
     tuned = portfolio_for(backends, ctx)
     covered = {name for name, _ in tuned}
-    own = portfolio_order([b for b in backends if b.name not in covered], ctx)
-    first_of = {}
-    for i, (name, _) in enumerate(own):
-        first_of.setdefault(name, i)
-    firsts = [own[i] for i in first_of.values()]
-    later = [e for i, e in enumerate(own) if i not in first_of.values()]
+    firsts: list[tuple[str, dict]] = []
+    later: list[tuple[str, dict]] = []
+    for name, cfg in portfolio_order([b for b in backends if b.name not in covered], ctx):
+        (later if any(n == name for n, _ in firsts) else firsts).append((name, cfg))
     on_gpu = [
         (b.name, cfg)
         for b in backends

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backends.contracts import Deadline, Device
+from backends.contracts import Deadline, Device, device_name
 from backends.device import DevicePlan, Placement
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ class Lane:
 
     @property
     def name(self) -> str:
-        return "cpu" if self.device is Device.CPU else f"cuda:{self.gpu}"
+        return device_name(self.device, self.gpu)
+
+    def serves(self, placement: Placement) -> bool:
+        """Whether a trial placed on `placement` may run in this lane."""
+        return self.device is placement.device and (self.device is Device.CPU or self.gpu in placement.gpus)
 
 
 class Slots:
@@ -73,15 +77,9 @@ class Slots:
         with self._cond:
             return list(self._free)
 
-    def _pick(self, placement: Placement) -> Lane | None:
-        for lane in self._free:
-            if lane.device is placement.device and (lane.device is Device.CPU or lane.gpu in placement.gpus):
-                return lane
-        return None
-
     def can_serve(self, placement: Placement) -> bool:
         """Whether any lane suits `placement` (else `acquire` would wait forever)."""
-        return any(lane.device is placement.device and (lane.device is Device.CPU or lane.gpu in placement.gpus) for lane in self.lanes)
+        return any(lane.serves(placement) for lane in self.lanes)
 
     def acquire(self, placement: Placement, deadline: Deadline) -> Lane | None:
         """A free lane for `placement`, waiting for one; None when `deadline` passes first."""
@@ -89,7 +87,7 @@ class Slots:
             raise ValueError(f"no slot serves {placement.name}")
         with self._cond:
             while True:
-                lane = self._pick(placement)
+                lane = next((lane for lane in self._free if lane.serves(placement)), None)
                 if lane is not None:
                     self._free.remove(lane)
                     return lane

@@ -24,6 +24,7 @@ from backends._common import early_stopping_patience
 from backends._skops import dump_estimator, load_estimator
 from backends.contracts import Backend, Deadline, Device, FitContext, Model, TaskType
 from backends.errors import ConfigError, PackageError
+from backends.xgboost import trained_device
 
 NAMES = registry.names()
 TASKS = list(TaskType)
@@ -422,7 +423,7 @@ def test_load_refuses_bad_metadata(name: str, tmp_path: Path) -> None:
 def _trained_on(model: Model) -> str:
     """The device the library object really trained on (not what was asked for)."""
     if model.backend == "xgboost":
-        return json.loads(model.booster.save_config())["learner"]["generic_param"]["device"]  # type: ignore[attr-defined]
+        return trained_device(model.booster)  # type: ignore[attr-defined]
     if model.backend == "mlp":
         return model.net.out.weight.device.type  # type: ignore[attr-defined]
     return "cuda"  # LightGBM raises rather than falling back, so a finished CUDA fit ran on CUDA
