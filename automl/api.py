@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,25 +17,29 @@ import numpy as np
 import pandas as pd
 
 from automl.artifact import load_package, save_package
+from automl.finalize import Finalizer, Packaged, no_model_error
 from automl.pipeline import FeatureSet, Member, Pipeline
+from automl.rundir import write_run
 from backends import registry
 from backends.contracts import Device, TaskType
 from backends.device import check_request, plan_devices
-from backends.errors import ConfigError, DataError, SearchError
+from backends.errors import ConfigError, CriteriaNotMetWarning, DataError, IncompleteModelWarning, SearchError
 from features.io import read_table
 from features.profile import DataProfile, infer_task, profile
 from features.schema import input_schema
 from features.synthesis import BuiltView, Synthesizer, peak_rss_mb, relational_views, series_views
 from search.budget import Budget
-from search.controller import Controller, SearchOutcome, TrialCallback
+from search.controller import Controller, TrialCallback
 from search.criteria import criteria_metrics, parse_criteria
-from search.evaluate import FittedCandidate, refit, refit_estimate
-from search.leaderboard import Leaderboard, TrialRecord
+from search.leaderboard import Leaderboard
 from search.metrics import Metric, get_metric
 from search.splits import make_splits, n_repeats_for, screen_split
 from search.task import TABLE_VIEW, SearchData, Task, View
 
 logger = logging.getLogger(__name__)
+
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seed range
+registry.preload()  # a budget of a few seconds must not go to importing torch and scikit-learn's estimators
 
 
 @dataclass
@@ -59,14 +65,20 @@ class Result:
         return save_package(self.best, path, self._manifest_extra)
 
     def export(self, out_dir: str | Path) -> Path:
-        """Write leaderboard.csv/json, report.json and the package to `out_dir/model`."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.leaderboard.to_csv(out / "leaderboard.csv", index=False)
-        rows = [r.to_dict() | {"rank": i + 1, "model_id": r.model_id} for i, r in enumerate(self.board.records())]
-        (out / "leaderboard.json").write_text(json.dumps(rows, indent=1))
-        (out / "report.json").write_text(json.dumps(self.report, indent=1, default=str))
-        return self.save(out / "model")
+        """Write leaderboard.csv/json, report.json and the package to `out_dir/model`; return the package path.
+
+        The run is written beside `out_dir` and moved into place whole; `out_dir` may be new, empty or an
+        earlier run's folder (replaced), never anything else (ConfigError, before anything is written).
+        """
+
+        def write(folder: Path) -> None:
+            self.leaderboard.to_csv(folder / "leaderboard.csv", index=False)
+            rows = [r.to_dict() | {"rank": i + 1, "model_id": r.model_id} for i, r in enumerate(self.board.records())]
+            (folder / "leaderboard.json").write_text(json.dumps(rows, indent=1))
+            (folder / "report.json").write_text(json.dumps(self.report, indent=1, default=str))
+            self.save(folder / "model")
+
+        return write_run(out_dir, write) / "model"
 
 
 def load(path: str | Path) -> Pipeline:
@@ -119,10 +131,14 @@ def fit(
     study_name: str | None = None,
     backends: Sequence[str] | None = None,
     callbacks: Sequence[TrialCallback] = (),
+    table: str | None = None,
+    query: str | None = None,
 ) -> Result:
     """Search for the best model of `target` within `time_budget` seconds, from one of three inputs.
 
-    * a table: ``fit(frame, "label")``;
+    * a table: ``fit(frame, "label")``, or a file (CSV/TSV with its delimiter detected, JSON, JSON Lines,
+      Parquet) or a database: ``fit("sqlite:///shop.db", "label", table="orders")`` (or ``query="select ..."``;
+      any SQLAlchemy URL, e.g. ``postgresql://...``);
     * related tables: ``fit(tables={"molecule": m, "atom": a}, target_table="molecule", target="y",
       relationships=[("molecule", "molecule_id", "atom", "molecule_id")])`` (optional `index`,
       `time_index` and `categorical` per table); Featuretools DFS synthesizes the features;
@@ -137,14 +153,17 @@ def fit(
     `trials_per_gpu` runs that many trials on each GPU at once (raise it when one trial leaves most
     of the GPU's memory free).
     """
+    if tables is not None or series is not None:
+        # Featuretools and tsfresh are imported on first use, once per process: not part of any budget
+        import features.relational  # noqa: F401
+        import features.timeseries  # noqa: F401
     t0 = time.monotonic()
-    if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool):
-        raise ConfigError(f"time_budget must be a number of seconds, got {time_budget!r}.")
-    budget = Budget(float(time_budget))
+    budget = Budget(check_budget(time_budget))
+    check_seed(seed)
     check_request(device)  # a bad spelling or a GPU this process lacks fails before any costly work
     if not isinstance(trials_per_gpu, int) or isinstance(trials_per_gpu, bool) or trials_per_gpu < 1:
         raise ConfigError(f"trials_per_gpu must be a positive integer, got {trials_per_gpu!r}.")
-    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+    if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None, got {n_trials!r}.")
     given = [name for name, value in (("data", data), ("tables", tables), ("series", series)) if value is not None]
     if len(given) != 1:
@@ -153,6 +172,8 @@ def fit(
         )
     if feature_recipes is not None and data is not None:
         raise ConfigError("feature_recipes applies to tables= or series= input; a plain table trains on its own columns.")
+    if (table is not None or query is not None) and not isinstance(data, (str, Path)):
+        raise ConfigError("table= and query= name what to read from a database URL passed as data=, e.g. data='sqlite:///shop.db'.")
     if tables is not None:
         inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, time_budget)
     elif series is not None:
@@ -163,7 +184,7 @@ def fit(
     else:
         if target is None:
             raise ConfigError("target is required: name the column of `data` to predict.")
-        frame = read_table(data) if isinstance(data, (str, Path)) else data
+        frame = read_table(data, table=table, query=query) if isinstance(data, (str, Path)) else data
         prof = profile(frame, target, task)
         inputs = _Inputs(
             views={TABLE_VIEW: View(frame[prof.feature_columns], prof)}, label=frame[target], target=target,
@@ -188,7 +209,7 @@ def fit(
     n_features = max(len(v.profile.feature_columns) for v in inputs.views.values())
     n_repeats = n_repeats_for(len(y), n_features, float(time_budget))
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
-    search_data = SearchData(inputs.views, y, splits, screen=screen_split(splits, y, prof.task, seed))
+    search_data = SearchData(inputs.views, y, splits, screen=screen_split(splits, y, prof.task, seed), n_repeats=n_repeats)
     data_print = inputs.fingerprint
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
     controller = Controller(
@@ -201,17 +222,19 @@ def fit(
     board = outcome.leaderboard
 
     t_refit = time.monotonic()
-    members, refit_note, best = _final_members(outcome, controller, search_data, budget)
+    if not any(r.ok for r in board.records()):
+        raise no_model_error(board, budget, t_search - t0)
+    packaged = Finalizer(outcome, controller, budget).run()
     refit_s = time.monotonic() - t_refit
     trial_counts = board.counts(trials_only=True)
+    used = controller.data  # the validation plan the search ended with
 
     pipeline = Pipeline(
-        task=prof.task, target=inputs.target, classes=prof.classes, feature_sets=_feature_sets(members, inputs),
-        members=members, model_id=best.model_id,
+        task=prof.task, target=inputs.target, classes=prof.classes, feature_sets=_feature_sets(packaged.members, inputs),
+        members=packaged.members, model_id=packaged.model_id,
     )
-    success_block = _success(board, best, criteria)
-    if criteria and not success_block["best_passed"]:
-        logger.warning(success_block["message"])
+    success_block = _success(board, packaged, criteria)
+    _warn(packaged, success_block, criteria)
     report = {
         "task": prof.task.value,
         "target": inputs.target,
@@ -220,12 +243,13 @@ def fit(
         "greater_is_better": primary.greater_is_better,
         "criteria": [c.text for c in criteria],
         "success": success_block,
-        "best": best.to_dict() | {"model_id": best.model_id},
-        "refit": refit_note,
+        "best": packaged.record.to_dict() | {"model_id": packaged.model_id},
+        "package": packaged.to_dict(),
+        "refit": packaged.refit,
         "profile": prof.to_dict(),
         "features": inputs.synthesis,
-        "validation": {
-            "n_folds": len(splits) // n_repeats, "n_repeats": n_repeats, "kind": "kfold" if len(splits) > 1 else "holdout",
+        "validation": used.plan() | {
+            "planned_folds": len(splits), "plan_note": controller.plan_note,
             "screen_rows": None if search_data.screen is None else len(search_data.screen[0]),
         },
         "budget": {
@@ -248,16 +272,20 @@ def fit(
     manifest_extra = {
         "seed": seed,
         "data_fingerprint": data_print,
-        "metrics": {m.name: best.metrics.get(m.name) for m in the_task.metrics},
+        "metrics": {m.name: packaged.metrics.get(m.name) for m in the_task.metrics},
+        "judged_on": packaged.judged_on(),
+        "complete": packaged.complete,
         "primary_metric": primary.name,
         "criteria": [c.text for c in criteria],
-        "verdicts": best.verdicts,
-        "passed_all": best.passed,
-        "leaderboard_row": best.to_dict() | {"model_id": best.model_id},
-        "refit": refit_note,
+        "verdicts": packaged.verdicts,
+        "passed_all": packaged.passed,
+        "leaderboard_row": packaged.record.to_dict() | {"model_id": packaged.model_id},
+        "refit": packaged.refit,
         "devices": plan.to_dict(),
     }
-    return Result(best=pipeline, leaderboard=board.to_frame(), report=report, board=board, _manifest_extra=manifest_extra)
+    frame_out = board.to_frame()
+    frame_out.insert(2, "packaged", frame_out["model_id"] == packaged.model_id)
+    return Result(best=pipeline, leaderboard=frame_out, report=report, board=board, _manifest_extra=manifest_extra)
 
 
 @dataclass
@@ -367,95 +395,6 @@ def _feature_sets(members: Sequence[Member], inputs: _Inputs) -> dict[str, Featu
     return out
 
 
-def _final_members(
-    outcome: SearchOutcome, controller: Controller, data: SearchData, budget: Budget
-) -> tuple[list[Member], dict[str, Any], TrialRecord]:
-    """Refit the winner (every member of an ensemble) on all rows; return members, refit note and the winner.
-
-    An ensemble member whose refit fails is dropped and the weights renormalized; if none is
-    left, the best single candidate is packaged instead.
-    """
-    board, ensemble = outcome.leaderboard, outcome.ensemble
-    best = board.best()
-    if best.is_ensemble:
-        assert ensemble is not None
-        records = {r.number: r for r in board.records()}
-        deadline = budget.refit_deadline()
-        chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
-        if not ensemble.refit:
-            members = []
-            for number, weight in chosen:
-                fold_model = outcome.fold_model(number)
-                assert fold_model is not None
-                members.append(_member(records[number], fold_model, weight))
-            rows = len(data.splits[0][0])
-            logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
-            return members, {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget"}, best
-        estimates = [refit_estimate(records[n], data) for n, _ in chosen]
-        preprocessors: dict = {}  # shared by members of one (feature set, recipe)
-        members, notes = [], []
-        for i, (number, weight) in enumerate(chosen):
-            rec = records[number]
-            # share what is left in proportion to the expected refit times
-            share = estimates[i] / max(1e-9, sum(estimates[i:]))
-            try:
-                member_deadline = deadline.earlier(deadline.remaining() * share)
-                ctx = controller.refit_context(rec.backend, len(data.y))
-                fitted = refit(controller.backends[rec.backend], rec, data, ctx, member_deadline, controller.cache, preprocessors)
-            except Exception as exc:
-                logger.warning("refit of ensemble member %s failed (%s); dropping it", rec.model_id, exc)
-                notes.append({"model_id": rec.model_id, "dropped": f"{type(exc).__name__}: {exc}"})
-                continue
-            members.append(_member(rec, fitted, weight))
-            notes.append({"model_id": rec.model_id, "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated})
-        if members:
-            total = sum(m.weight for m in members)
-            for m in members:
-                m.weight /= total
-            return members, {"on_all_rows": True, "n_rows": len(data.y), "members": notes}, best
-        logger.warning("every ensemble member failed to refit; packaging the best single model")
-        best = next(r for r in board.records() if r.ok and not r.is_ensemble)
-    fitted, note = _final_model(best, outcome.fold_model(best.number), controller, data, budget)
-    return [_member(best, fitted, 1.0)], note, best
-
-
-def _member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Member:
-    return Member(
-        model_id=record.model_id, backend=record.backend, params=dict(record.params),
-        preprocessor=fitted.preprocessor, model=fitted.model, weight=weight, features=record.features,
-    )
-
-
-def _final_model(
-    best: TrialRecord, fold_model: FittedCandidate | None, controller: Controller, data: SearchData, budget: Budget
-) -> tuple[FittedCandidate, dict[str, Any]]:
-    """Refit the winner on every row when the budget allows; else keep its fold-0 model.
-
-    `fold_model` is the best trial's fold-0 model when that trial ran in this process (None when resumed).
-    """
-    backend = controller.backends[best.backend]
-    deadline = budget.refit_deadline()
-    estimate = refit_estimate(best, data)
-    if fold_model is None or deadline.remaining() >= estimate:
-        try:
-            ctx = controller.refit_context(best.backend, len(data.y))
-            fitted = refit(backend, best, data, ctx, deadline, controller.cache)
-            info = fitted.model.info
-            return fitted, {"on_all_rows": True, "n_rows": len(data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
-        except Exception as exc:  # a failed refit falls back to the fold model when there is one
-            if fold_model is None:
-                raise SearchError(
-                    f"Refitting the best model failed ({type(exc).__name__}: {exc}); rerun with a larger time_budget."
-                ) from exc
-            logger.warning("refit on all rows failed (%s); packaging the fold-0 model instead", exc)
-            reason = f"refit failed: {type(exc).__name__}: {exc}"
-    else:
-        reason = f"not enough time left for a refit (needs ~{estimate:.1f}s, {deadline.remaining():.1f}s left)"
-    rows = len(data.splits[0][0])
-    logger.warning("packaging the model trained on the first fold (%d rows): %s", rows, reason)
-    return fold_model, {"on_all_rows": False, "n_rows": rows, "reason": reason}
-
-
 def _trials_per_device(board: Leaderboard) -> dict[str, int]:
     """How many trials ran on each device (a CPU retry after a GPU out-of-memory counts as CPU)."""
     counts: dict[str, int] = {}
@@ -465,19 +404,48 @@ def _trials_per_device(board: Leaderboard) -> dict[str, int]:
     return counts
 
 
-def _success(board: Leaderboard, best: TrialRecord, criteria: Sequence[Any]) -> dict[str, Any]:
+def _success(board: Leaderboard, packaged: Packaged, criteria: Sequence[Any]) -> dict[str, Any]:
+    """The verdicts of the packaged model (on what it is judged by) and whether any candidate passed."""
     if not criteria:
         return {"declared": False, "any_passed": True, "best_passed": True, "verdicts": {}, "message": "no success criteria declared"}
     any_passed = board.any_passed()
-    if best.passed:
-        message = f"{best.model_id} passes every success criterion"
+    if packaged.passed:
+        message = f"{packaged.model_id} passes every success criterion (judged on {packaged.judged_on()})"
     else:
-        failed = [text for text, ok in best.verdicts.items() if not ok]
+        failed = [text for text, ok in packaged.verdicts.items() if not ok]
+        lead = "NO candidate passes all success criteria" if not any_passed else "The packaged model does not pass all success criteria"
+        message = f"{lead}; returning the best failing model {packaged.model_id} (it fails: {', '.join(failed)}; judged on {packaged.judged_on()})"
+    return {
+        "declared": True, "any_passed": any_passed, "best_passed": packaged.passed, "verdicts": packaged.verdicts, "message": message,
+    }
+
+
+def _warn(packaged: Packaged, success: dict[str, Any], criteria: Sequence[Any]) -> None:
+    """Say it loudly, as a log line and a Python warning, when the package fails a criterion or is incomplete."""
+    if criteria and not success["best_passed"]:
+        logger.warning(success["message"])
+        warnings.warn(success["message"], CriteriaNotMetWarning, stacklevel=3)
+    if not packaged.complete:
         message = (
-            f"NO candidate passes all success criteria; returning the best failing model {best.model_id} "
-            f"(it fails: {', '.join(failed)})"
+            f"Only an incomplete model could be packaged ({packaged.model_id}): {'; '.join(packaged.notes)}; "
+            "rerun with a larger time_budget for a complete one."
         )
-    return {"declared": True, "any_passed": any_passed, "best_passed": best.passed, "verdicts": best.verdicts, "message": message}
+        logger.warning(message)
+        warnings.warn(message, IncompleteModelWarning, stacklevel=3)
 
 
-__all__ = ["Result", "fingerprint", "fit", "load"]
+def check_budget(time_budget: Any) -> float:
+    """The budget as positive, finite seconds, or ConfigError."""
+    if not isinstance(time_budget, (int, float)) or isinstance(time_budget, bool) or not math.isfinite(time_budget) or time_budget <= 0:
+        raise ConfigError(f"time_budget must be a positive, finite number of seconds, got {time_budget!r}.")
+    return float(time_budget)
+
+
+def check_seed(seed: Any) -> int:
+    """The seed as an int in numpy's range [0, 2**32 - 1], or ConfigError."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}.")
+    return int(seed)
+
+
+__all__ = ["Result", "check_budget", "check_seed", "fingerprint", "fit", "load"]

@@ -13,7 +13,9 @@ Layout::
 
 A single model is one member of weight 1; an ensemble has several.
 
-Loading verifies every checksum and the format version before reading anything else.
+Loading refuses links and special files, verifies every checksum and the format version before
+reading anything else. The checksums catch corruption and partial edits; they are no signature: a
+file changed with its sums recomputed loads (it still cannot run code: nothing is unpickled).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
+import stat
 import tempfile
 import zipfile
 from importlib import metadata
@@ -140,7 +144,23 @@ def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -
     (root / SUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
 
 
+def _check_entries(root: Path) -> None:
+    """Refuse symbolic links and anything but regular files and folders inside the package (a link could make
+    a checksummed name read a file outside it)."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise PackageError(
+                    f"{path.relative_to(root).as_posix()!r} in the package is a symbolic link; a package holds only regular files, re-export it."
+                )
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise PackageError(f"{path.relative_to(root).as_posix()!r} in the package is not a regular file; re-export the package.")
+
+
 def _verify(root: Path) -> dict[str, Any]:
+    _check_entries(root)
     sums_file = root / SUMS
     if not sums_file.is_file() or not (root / MANIFEST).is_file():
         raise PackageError(f"{str(root)!r} is not a model package (no {MANIFEST} or {SUMS}); pass the directory `fit` wrote.")

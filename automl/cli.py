@@ -1,4 +1,8 @@
-"""The `automl` command: fit, predict, leaderboard. Errors end in one line on stderr, exit 2."""
+"""The `automl` command: fit, predict, leaderboard.
+
+Exit codes: 0 done; 2 an error (one line on stderr, before any work where it can be told); 3 `fit` wrote
+everything but its packaged model fails a declared success criterion (no candidate passed them all).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,9 +19,11 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
-from backends.errors import AutoMLError
+from backends.errors import AutoMLError, AutoMLWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXIT_ERROR = 2
+EXIT_CRITERIA_FAILED = 3
 SUMMARY_COLUMNS = [
     "rank", "model_id", "features", "backend", "device", "score_mean", "score_std",
     "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status",
@@ -32,7 +39,7 @@ def _friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except AutoMLError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_ERROR)
 
     return wrapper  # type: ignore[return-value]
 
@@ -51,6 +58,8 @@ def _setup_logging(verbose: int) -> None:
     optuna.logging.set_verbosity(logging.ERROR if verbose < 2 else logging.INFO)
     optuna.logging.disable_default_handler()
     logging.captureWarnings(True)
+    # the engine logs what its own warnings say; captured, each would print twice
+    warnings.filterwarnings("ignore", category=AutoMLWarning)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,7 +113,7 @@ def main() -> None:
 
 
 @main.command("fit")
-@click.argument("train", type=click.Path(path_type=Path), required=False)
+@click.argument("train", required=False)
 @click.option("--target", "-t", default=None, help="Name of the column to predict (the label column of --labels for series).")
 @click.option("--schema", "schema", type=click.Path(path_type=Path), default=None,
               help="Related tables: a *.schema.json (tables, keys, relationships); trains on the target table's train file.")
@@ -127,22 +136,32 @@ def main() -> None:
 @click.option("--backend", "backends", multiple=True, help="Restrict the search to these backends (repeatable).")
 @click.option("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///run.db, to make the search resumable.")
 @click.option("--study-name", default=None, help="Study name inside --storage (default: derived from the data and seed).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("automl-out"), show_default=True, help="Output directory.")
+@click.option("--table", default=None, help="With a database URL as TRAIN (sqlite:///shop.db, postgresql://...): the table to read.")
+@click.option("--query", default=None, help="With a database URL as TRAIN: a SELECT whose rows are the training data.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("automl-out"), show_default=True,
+              help="Output folder: new, empty, or an earlier run's (replaced).")
 @click.option("--top", type=int, default=10, show_default=True, help="Leaderboard rows to print.")
 @click.option("-v", "--verbose", count=True, help="-v: one line per trial; -vv: debug.")
 @_friendly_errors
-def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None, column_kind: str,
+def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None, column_kind: str,
             recipes: str | None, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
             n_trials: int | None, seed: int, device: str, trials_per_gpu: int, backends: tuple[str, ...], storage: str | None,
-            study_name: str | None, out: Path, top: int, verbose: int) -> None:
-    """Search models for TRAIN (CSV, CSV.GZ or Parquet), for related tables (--schema) or for time series (--series, --labels).
+            study_name: str | None, table: str | None, query: str | None, out: Path, top: int, verbose: int) -> None:
+    """Search models for TRAIN (CSV/TSV/TXT with its delimiter detected, JSON, JSON Lines, Parquet, or a database
+    URL with --table/--query), for related tables (--schema) or for time series (--series, --labels).
 
-    Writes the leaderboard, report and package to --out.
+    Writes the leaderboard, report and package to --out. Exit code 3: success criteria were declared and the
+    packaged model fails one (everything is still written).
     """
-    from automl.api import fit
+    from automl.api import check_budget, check_seed, fit
+    from automl.rundir import check_run_dir
 
     _setup_logging(verbose)
-    inputs = _fit_inputs(train, target, schema, series, labels, column_kind)
+    # what can be told without reading the data fails before any work
+    check_budget(time_budget)
+    check_seed(seed)
+    check_run_dir(out)
+    inputs = _fit_inputs(train, target, schema, series, labels, column_kind, table, query)
     with _Progress(time_budget) as progress:
         result = fit(
             **inputs, feature_recipes=_names(recipes), task=task, metric=metric, success=list(success) or None,
@@ -153,6 +172,12 @@ def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series:
     report = result.report
     click.echo(_summary(result.leaderboard, top))
     click.echo("")
+    source = _source_line(inputs)
+    if source:
+        click.echo(source)
+    direction = "higher is better" if report["greater_is_better"] else "lower is better"
+    forced = "forced" if task else "inferred"
+    click.echo(f"task: {report['task']} ({forced}); metric: {report['metric']} ({direction}); validation: {_plan_words(report['validation'])}")
     budget = report["budget"]
     for recipe in report["features"].get("recipes", []):
         click.echo(f"features {recipe['recipe']}: {recipe['n_features']} columns in {recipe['seconds']:.1f}s")
@@ -161,10 +186,42 @@ def fit_cmd(train: Path | None, target: str | None, schema: Path | None, series:
         f"best {report['best']['model_id']} {report['metric']}={report['best']['score_mean']:.5g}"
     )
     click.echo(_devices_line(report["devices"]))
+    packaged = report["package"]
+    claimed = packaged["metrics"].get(report["metric"])
+    click.echo(
+        f"packaged {packaged['model_id']}: {report['metric']}={claimed:.5g} on {packaged['judged_on']}"
+        + ("" if packaged["complete"] else " (INCOMPLETE: " + "; ".join(packaged["notes"]) + ")")
+    )
     if report["success"]["declared"]:
         click.echo(report["success"]["message"])
     click.echo(f"leaderboard: {out / 'leaderboard.csv'}  report: {out / 'report.json'}")
     click.echo(f"package: {package}")
+    if report["success"]["declared"] and not report["success"]["best_passed"]:
+        sys.exit(EXIT_CRITERIA_FAILED)
+
+
+def _source_line(inputs: dict[str, Any]) -> str:
+    """Where a table was read from and how (the delimiter detected), for tables read by `read_table`."""
+    frame = inputs.get("data")
+    source = getattr(frame, "attrs", {}).get("source") if frame is not None else None
+    if not source:
+        return ""
+    how = source["format"]
+    if source.get("delimiter"):
+        how += f", {_DELIMITERS.get(source['delimiter'], repr(source['delimiter']))}-separated"
+    what = f"table {source['table']!r}" if source.get("table") else "a query" if source.get("query") else ""
+    return f"data: {source['path']}{' ' + what if what else ''} ({how}): {len(frame)} rows x {frame.shape[1]} columns"
+
+
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _plan_words(validation: dict[str, Any]) -> str:
+    """The validation plan in a few words, with why it was cut when the budget could not afford it."""
+    used, k = validation["used_folds"], validation["n_folds"]
+    words = {"holdout": "a holdout (1 fold)", "kfold": f"{k}-fold" + (f" x {validation['n_repeats']}" if validation["n_repeats"] > 1 else "")}
+    text = words.get(validation["kind"], f"{used} of {k} folds")
+    return text + (f" ({validation['plan_note']})" if validation.get("plan_note") else "")
 
 
 def _devices_line(devices: dict[str, Any]) -> str:
@@ -177,12 +234,12 @@ def _devices_line(devices: dict[str, Any]) -> str:
     return line
 
 
-def _one_input(train: Path | None, schema: Path | None, series: Path | None) -> None:
-    given = [flag for flag, value in (("TRAIN", train), ("--schema", schema), ("--series", series)) if value is not None]
+def _one_input(data: str | Path | None, schema: Path | None, series: Path | None, name: str = "TRAIN") -> None:
+    given = [flag for flag, value in ((name, data), ("--schema", schema), ("--series", series)) if value is not None]
     if len(given) != 1:
         from backends.errors import ConfigError
 
-        raise ConfigError(f"Give exactly one input: a TRAIN file, --schema or --series (got {', '.join(given) or 'none'}).")
+        raise ConfigError(f"Give exactly one input: a {name} file, --schema or --series (got {', '.join(given) or 'none'}).")
 
 
 def _series_kind(frame: pd.DataFrame, column_kind: str) -> str | None:
@@ -191,13 +248,15 @@ def _series_kind(frame: pd.DataFrame, column_kind: str) -> str | None:
     return None if column_kind.lower() == "none" else column_kind
 
 
-def _fit_inputs(train: Path | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None,
-                column_kind: str) -> dict[str, Any]:
+def _fit_inputs(train: str | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None,
+                column_kind: str, table: str | None = None, query: str | None = None) -> dict[str, Any]:
     """The keyword arguments of `automl.fit` for the input the command line names."""
     from backends.errors import ConfigError
     from features.io import read_table
 
     _one_input(train, schema, series)
+    if (table or query) and train is None:
+        raise ConfigError("--table and --query read from a database URL given as TRAIN, e.g. automl fit sqlite:///shop.db --table orders.")
     if schema is not None:
         from features.relational import read_schema
 
@@ -210,24 +269,30 @@ def _fit_inputs(train: Path | None, target: str | None, schema: Path | None, ser
         return {"series": frame, "labels": read_table(labels), "target": target, "column_kind": _series_kind(frame, column_kind)}
     if target is None:
         raise ConfigError("--target is required with a TRAIN file: name the column to predict.")
-    return {"data": read_table(train), "target": target}
+    return {"data": read_table(train, table=table, query=query), "target": target}
 
 
 @main.command("predict")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.argument("data", required=False)
 @click.option("--schema", "schema", type=click.Path(path_type=Path), default=None, help="Related tables: the *.schema.json of the data to predict.")
 @click.option("--split", default="test", show_default=True, help="With --schema: which file of the target table to predict.")
 @click.option("--series", type=click.Path(path_type=Path), default=None, help="Time series in long format; one prediction per series id.")
 @click.option("--proba", is_flag=True, help="Add one proba_<class> column per class (classification).")
+@click.option("--table", default=None, help="With a database URL as DATA: the table to predict.")
+@click.option("--query", default=None, help="With a database URL as DATA: a SELECT whose rows to predict.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Write CSV here instead of stdout.")
 @_friendly_errors
-def predict_cmd(model: Path, data: Path | None, schema: Path | None, split: str, series: Path | None, proba: bool, out: Path | None) -> None:
-    """Predict DATA (or --schema tables, or --series) with the package at MODEL; rows stay in input order, a target column is ignored."""
+def predict_cmd(model: Path, data: str | None, schema: Path | None, split: str, series: Path | None, proba: bool,
+                table: str | None, query: str | None, out: Path | None) -> None:
+    """Predict DATA (a file or a database URL with --table/--query; or --schema tables, or --series) with the package at
+    MODEL; rows stay in input order, a target column is ignored."""
     from automl.api import load
     from features.io import read_table
 
-    _one_input(data, schema, series)
+    _one_input(data, schema, series, name="DATA")
+    if out is not None:
+        _check_out_file(out)
     pipeline = load(model)
     inputs: Any
     if schema is not None:
@@ -235,13 +300,23 @@ def predict_cmd(model: Path, data: Path | None, schema: Path | None, split: str,
 
         inputs, _ = read_schema(schema, split)
     else:
-        inputs = read_table(series if series is not None else data)  # type: ignore[arg-type]
+        inputs = read_table(series) if series is not None else read_table(data, table=table, query=query)  # type: ignore[arg-type]
     result = pipeline.predict_frame(inputs, proba=proba)
     if out is None:
         result.to_csv(sys.stdout, index=False)
     else:
         result.to_csv(out, index=False)
         click.echo(f"wrote {len(result)} predictions to {out}", err=True)
+
+
+def _check_out_file(out: Path) -> None:
+    """Refuse a --out that cannot take a CSV file, before the package is even loaded."""
+    from backends.errors import ConfigError
+
+    if out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a folder; pass a file name for the predictions, e.g. {str(out / 'predictions.csv')!r}.")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: the folder {str(out.absolute().parent)!r} does not exist; create it first.")
 
 
 @main.command("leaderboard")

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from automl.api import Result, fit
+from backends.errors import DataError
 
 _TARGET = "__target__"
 
@@ -45,12 +46,32 @@ class _AutoBase(BaseEstimator):
         if isinstance(X, pd.DataFrame):
             return X
         arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise DataError(f"X must be two-dimensional (rows x features), got shape {arr.shape}; reshape it, e.g. X.reshape(-1, 1).")
         return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+    @staticmethod
+    def _target(y: Any, n_rows: int) -> np.ndarray:
+        """`y` as one value per row of X, checked in the caller's terms (X, y), not the frame's internal column."""
+        values = np.asarray(y)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise DataError(f"y must be one-dimensional (one target value per row of X), got shape {values.shape}.")
+        if len(values) != n_rows:
+            raise DataError(f"y has {len(values)} values but X has {n_rows} rows; pass one target value per row of X.")
+        missing = pd.isna(values)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            raise DataError(
+                f"y has {int(missing.sum())} missing value(s) (the first at position {first}); drop those rows from X and y or fill them."
+            )
+        return values
 
     def fit(self, X: Any, y: Any) -> _AutoBase:
         """Run the search on X, y; the result is kept in `result_`."""
         frame = self._frame(X).copy()
-        frame[_TARGET] = np.asarray(y)
+        frame[_TARGET] = self._target(y, len(frame))
         self.result_: Result = fit(
             frame, _TARGET, task=self._task_of(frame[_TARGET].to_numpy()), metric=self.metric, success=self.success,
             time_budget=self.time_budget, n_trials=self.n_trials, device=self.device,

@@ -29,3 +29,15 @@ class BackendUnavailable(AutoMLError):
 
 class SearchError(AutoMLError):
     """The search produced no usable model (every trial failed or the budget was too small)."""
+
+
+class AutoMLWarning(UserWarning):
+    """Root of the warnings this engine emits (also logged); filter them with `warnings.simplefilter`."""
+
+
+class CriteriaNotMetWarning(AutoMLWarning):
+    """The packaged model fails a declared success criterion (no candidate passes them all)."""
+
+
+class IncompleteModelWarning(AutoMLWarning):
+    """Only a model the deadline cut short, or one that predicts nearly a constant, could be packaged."""

@@ -40,6 +40,16 @@ def names() -> list[str]:
     return list(_MODULES)
 
 
+def preload() -> None:
+    """Import every backend whose libraries are installed (torch, LightGBM, ...), so that a `fit` budget pays for
+    work, not for one-time imports; a missing optional library is skipped here and reported by `available`."""
+    for module in dict.fromkeys(_MODULES.values()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+
+
 def get(name: str) -> Backend:
     """The backend called `name`; ConfigError listing the valid names otherwise."""
     if name not in _MODULES:

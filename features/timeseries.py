@@ -88,12 +88,13 @@ class SeriesSpec:
             )
         if len(series) == 0:
             raise DataError("The series frame is empty; pass at least one series in long format (id, time, value rows).")
-        missing = [c for c in self.columns if c not in series.columns]
+        fields = {"column_id": self.column_id, "column_sort": self.column_sort, "column_value": self.column_value, "column_kind": self.column_kind}
+        missing = {name: col for name, col in fields.items() if col is not None and col not in series.columns}
         if missing:
             present = [str(c) for c in series.columns[:20]]
-            raise DataError(
-                f"The series frame lacks column(s) {missing} (it has {present}); name the right columns in SeriesSpec(column_id=..., column_sort=..., ...)."
-            )
+            named = ", ".join(f"{name}={col!r}" for name, col in missing.items())
+            hint = " (column_kind=None, or --column-kind none, for univariate series)" if "column_kind" in missing else ""
+            raise DataError(f"The series frame has no column for {named} (its columns are {present}); pass the right column names{hint}.")
         values = series[self.column_value]
         if not ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
             parsed = pd.to_numeric(values, errors="coerce")

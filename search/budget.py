@@ -60,5 +60,10 @@ class Budget:
         left = search.remaining()
         return search if not have_model else search.earlier(max(2.0, 0.5 * left))
 
+    def first_fit_deadline(self) -> Deadline:
+        """Until some model exists a trial may run until packaging: no refit is reserved (its fold model is
+        packaged) and the slack goes to it, since no later trial needs it."""
+        return self.refit_deadline()
+
     def refit_deadline(self) -> Deadline:
         return Deadline(self.start + self.seconds - self.packaging_reserve(), self.clock)

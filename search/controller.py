@@ -25,7 +25,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from backends.contracts import Backend, Device, FitContext
+from backends.contracts import Backend, Deadline, Device, FitContext
 from backends.device import CPU, DevicePlan, Placement
 from backends.errors import ConfigError
 from search.budget import Budget
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 TrialCallback = Callable[[TrialRecord, Leaderboard], None]
 MIN_TRIAL_S = 1.0  # do not start a trial with less than this left
+MIN_FIRST_FIT_S = 0.2  # ... except the first, which may try with this little: any model beats none
 HEARTBEAT_S = 5
 RECORD_ATTR = "record"
 PRUNE_AFTER_TRIALS = 5  # no pruning before this many trials have finished
@@ -48,6 +49,8 @@ ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best c
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
 BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
 GPU_COST_FACTOR = 0.2  # a CUDA fit's cost relative to the same fit on the CPU cores (a rough, conservative speedup)
+PLAN_TRIALS = 3  # the validation plan must afford this many trials at the cost of the search's first fold
+PLAN_ATTR = "n_folds"  # study attribute: the folds the plan kept, so a resumed search scores on the same ones
 
 
 def free_gpu_memory() -> None:
@@ -267,6 +270,12 @@ class Controller:
         self._lock = threading.Lock()  # the board, the kept fold models and the callbacks, shared by lanes
         self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None, parallel=len(self.slots) > 1)
         self._check_signature()
+        self.planned_folds = len(data.splits)
+        self.plan_note = ""
+        stored = self.study.user_attrs.get(PLAN_ATTR)
+        self._plan_sized = stored is not None
+        if stored is not None and int(stored) < len(data.splits):
+            self.data = data.first_folds(int(stored))
 
     @staticmethod
     def _placed(ctx: FitContext, placement: Placement) -> FitContext:
@@ -325,6 +334,36 @@ class Controller:
     def search_remaining(self) -> float:
         return self.budget.search_deadline(self.refit_reserve()).remaining()
 
+    def have_model(self) -> bool:
+        return any(r.ok for r in self.board.records())
+
+    def _search_deadline(self) -> Deadline:
+        """When trials must end. Until some model exists no refit is reserved: the first fit may run until
+        packaging (its fold model is then what gets packaged), so a small budget still returns a model."""
+        if not self.have_model():
+            return self.budget.first_fit_deadline()
+        return self.budget.search_deadline(self.refit_reserve())
+
+    def n_folds(self) -> int:
+        """Splits the validation plan uses now (a prefix of the shared ones)."""
+        return len(self.data.splits)
+
+    def _size_plan(self, fold_s: float) -> None:
+        """After the search's first fold: keep the planned folds only if `PLAN_TRIALS` trials at this fold's
+        cost fit in the search time; else one k-fold (no repeats), else the first folds of it (the first alone
+        is a holdout). Every trial then scores on the same folds, and the ensemble on the rows they predict."""
+        self._plan_sized = True
+        total, k = len(self.data.splits), self.data.folds_per_repeat
+        available = self.search_remaining() + fold_s
+        ladder = sorted({total, *range(1, k + 1)}, reverse=True)
+        n = next((n for n in ladder if n * fold_s * PLAN_TRIALS <= available), 1)
+        if n < total:
+            self.plan_note = f"{n} of {total} planned folds: one fold took {fold_s:.2f}s and {available:.1f}s were left for the search"
+            logger.info("validation plan: %s", self.plan_note)
+            self.data = self.data.first_folds(n)
+        with contextlib.suppress(Exception):  # an in-memory study always takes it; a remote one may hiccup
+            self.study.set_user_attr(PLAN_ATTR, self.n_folds())
+
     def _finished(self) -> int:
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         return len(self.study.get_trials(deepcopy=False, states=states))
@@ -332,6 +371,8 @@ class Controller:
     def _done(self) -> bool:
         if self.n_trials is not None and self._finished() >= self.n_trials:
             return True
+        if not self.have_model():  # the first model may use whatever is left before packaging
+            return self._search_deadline().remaining() < MIN_FIRST_FIT_S
         return self.search_remaining() < MIN_TRIAL_S
 
     # -- the loop -----------------------------------------------------------------
@@ -359,7 +400,7 @@ class Controller:
         placement = self.plan.placement(name)
         source = str(trial.user_attrs.get("source", "search"))
         # wait for a free lane of the trial's device; the trial's own deadline starts once it has one
-        lane = self.slots.acquire(placement, self.budget.search_deadline(self.refit_reserve()))
+        lane = self.slots.acquire(placement, self._search_deadline())
         if lane is None:
             raise _TrialFailed(f"no free {placement.name} slot before the search deadline")
         try:
@@ -369,7 +410,7 @@ class Controller:
             if record.status == "oom" and lane.device is Device.CUDA and self.oom_retry_cpu and Device.CPU in backend.devices:
                 logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", trial.number, name, lane.name)
                 self.slots.release(lane)
-                lane = self.slots.acquire(CPU, self.budget.search_deadline(self.refit_reserve()))
+                lane = self.slots.acquire(CPU, self._search_deadline())
                 if lane is not None:
                     note = f"retried on CPU after {record.error}"
                     record, candidate = self._evaluate(trial, backend, params, str(features), source, lane, report=False)
@@ -402,22 +443,28 @@ class Controller:
             params=params, features=features, source=source,
         )
         ctx = replace(self.contexts[backend.name], device=lane.device, gpu=max(0, lane.gpu), n_jobs=lane.n_jobs)
-        search = self.budget.search_deadline(self.refit_reserve())
-        deadline = self.budget.trial_deadline(search, have_model=any(r.ok for r in self.board.records()))
+        first = not self.have_model()
+        deadline = self.budget.trial_deadline(self._search_deadline(), have_model=not first)
 
         losses: list[float] = []
         offset = 0 if self.data.screen is None else 1
+        last = [self.budget.clock()]  # fold costs on the budget's clock: the plan compares them with its seconds
 
         def on_fold(fold: int, loss: float) -> None:
             if fold < 0:  # the screening fit on a row sample: step 0, not part of the score
                 trial.report(loss, 0)
             else:
+                with self._lock:
+                    if not self._plan_sized:
+                        self._size_plan(self.budget.clock() - last[0])
                 losses.append(loss)
-                trial.report(sum(losses) / len(losses), fold + offset)
-            if fold < len(self.data.splits) - 1 and trial.should_prune():
+                if report:
+                    trial.report(sum(losses) / len(losses), fold + offset)
+            last[0] = self.budget.clock()
+            if report and fold < self.n_folds() - 1 and trial.should_prune():
                 raise TrialPruned()
 
-        return evaluate(backend, params, record, self.data, self.task, ctx, self.cache, deadline, on_fold if report else None)
+        return evaluate(backend, params, record, self.data, self.task, ctx, self.cache, deadline, on_fold, folds=self.n_folds, first_fold_all=first)
 
     def _log(self, r: TrialRecord) -> None:
         if r.ok:
@@ -439,7 +486,8 @@ class Controller:
         holds 80 % of many rows), until every member's fold-0 model is in memory to be packaged
         as is. On k-fold data a fold model misses too many of the few rows, so the ensemble shrinks.
         """
-        ranked = [r for r in self.board.records() if r.ok and r.oof is not None]
+        # a partial trial predicted only some rows: blending it would score the ensemble on those alone
+        ranked = [r for r in self.board.records() if r.ok and not r.partial and r.oof is not None]
         if any(r.passed for r in ranked):
             ranked = [r for r in ranked if r.passed]
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1

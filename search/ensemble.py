@@ -106,8 +106,7 @@ def build_ensemble(
     chosen = [(rec, float(w)) for rec, w in zip(pool, weights) if w > 0]
     if len(chosen) < 2:
         return None
-    oof = blend([rec.oof for rec, _ in chosen], [w for _, w in chosen])
-    record = _ensemble_record(chosen, oof, y, splits, task, number)
+    record = ensemble_record(chosen, y, splits, task, number)
     logger.info(
         "ensemble of %d: %s -> %s=%.5f",
         len(chosen), ", ".join(f"{r.model_id}x{w:.2f}" for r, w in chosen), task.metric.name, record.score_mean,
@@ -119,10 +118,12 @@ def _rows_finite(oof: np.ndarray) -> np.ndarray:
     return np.isfinite(oof).all(axis=1) if oof.ndim == 2 else np.isfinite(oof)
 
 
-def _ensemble_record(
-    chosen: list[tuple[TrialRecord, float]], oof: np.ndarray, y: np.ndarray, splits: Sequence[Split], task: Task, number: int
+def ensemble_record(
+    chosen: Sequence[tuple[TrialRecord, float]], y: np.ndarray, splits: Sequence[Split], task: Task, number: int
 ) -> TrialRecord:
-    """Scores on the same folds as the candidates; operational measures add up over members."""
+    """The leaderboard row of a blend of `chosen` (record, weight): scores of the weighted out-of-fold
+    predictions on the same folds as the candidates; operational measures add up over members."""
+    oof = blend([rec.oof for rec, _ in chosen], [w for _, w in chosen])
     fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
     for _, valid in splits:
         rows = valid[_rows_finite(oof[valid])]
@@ -141,6 +142,7 @@ def _ensemble_record(
         score_mean=float(np.mean(fold_scores)),
         score_std=float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0,
         fold_scores=fold_scores,
+        fold_metrics=fold_metrics,
         metrics={name: float(np.mean(vals)) for name, vals in fold_metrics.items()},
         fit_s=sum(r.fit_s for r in members),
         predict_ms_per_1k=sum(r.predict_ms_per_1k for r in members),

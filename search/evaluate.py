@@ -1,7 +1,7 @@
 """Run one candidate over the shared folds and measure it; refit the winner on all rows.
 
-Every failure becomes a status on the record (failed / oom / timeout / pruned) so the
-search goes on; nothing here raises for a bad candidate.
+Every failure becomes a status on the record (failed / oom / timeout / pruned; partial when the
+deadline stopped it after some folds) so the search goes on; nothing here raises for a bad candidate.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from backends.contracts import Backend, Deadline, Device, FitContext, Model
 from features.preprocess import Preprocessor
 from features.profile import DataProfile
 from search.criteria import verdicts
-from search.leaderboard import TrialRecord
+from search.leaderboard import SCORED, TrialRecord
 from search.splits import Split
 from search.task import SearchData, Task
 
@@ -33,6 +33,9 @@ LATENCY_MAX_S = 0.5  # stop probing one-row latency after this long (slow models
 BATCH_SAMPLE_ROWS = 2_000
 # a refit on all rows sees more data than a fold, so it may use a few more rounds
 REFIT_ROUNDS_FACTOR = 1.1
+# predictions this flat across rows are a model that learned nothing (see `near_constant`)
+FLAT_PROBA_SPREAD = 1e-3
+FLAT_VALUE_SPREAD = 1e-3
 
 
 class TrialPruned(Exception):
@@ -47,6 +50,7 @@ class FittedCandidate:
     preprocessor: Preprocessor
     model: Model
     params: Mapping[str, Any]
+    flat: bool = False  # its predictions on its validation rows barely vary (see `near_constant`)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return self.model.predict(self.preprocessor.transform(X))
@@ -140,6 +144,18 @@ def _latency(candidate: FittedCandidate, rows: pd.DataFrame) -> tuple[float, flo
     return per_1k, float(np.percentile(singles, 95))
 
 
+def near_constant(raw: np.ndarray, y: np.ndarray) -> bool:
+    """Whether predictions barely vary across rows: every class probability within 0.001, or (regression)
+    a spread under 0.1 % of the target's. Such a model ranks nothing, whatever its score says."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if len(raw) < 2:
+        return False
+    if raw.ndim == 2:
+        return bool((raw.max(axis=0) - raw.min(axis=0)).max() < FLAT_PROBA_SPREAD)
+    scale = float(np.std(y)) if len(y) > 1 else 0.0
+    return bool(np.std(raw) <= FLAT_VALUE_SPREAD * max(scale, 1e-12))
+
+
 def evaluate(
     backend: Backend,
     params: Mapping[str, Any],
@@ -150,14 +166,19 @@ def evaluate(
     cache: FoldCache,
     deadline: Deadline,
     on_fold: Callable[[int, float], None] | None = None,
+    folds: Callable[[], int] | None = None,
+    first_fold_all: bool = False,
 ) -> tuple[TrialRecord, FittedCandidate | None]:
-    """Fit `backend` with `params` on every fold; fill `record`; return it and the fold-0 candidate.
+    """Fit `backend` with `params` on the planned folds; fill `record`; return it and the fold-0 candidate.
 
     On big data a screening fit on a row sample comes first. `on_fold(fold, loss)` is called
-    after it (fold `SCREEN`) and after each fold, and may raise TrialPruned.
+    after it (fold `SCREEN`) and after each fold, and may raise TrialPruned. `folds()` is how many
+    of the shared splits the plan uses now (the search may shrink it after its first fold); a
+    deadline reached after some folds leaves a "partial" score over those. `first_fold_all` lets
+    fold 0 use the whole deadline (the search's first fit: a complete model before anything else).
     """
     started = time.perf_counter()
-    n_folds = len(data.splits)
+    planned = folds if folds is not None else (lambda: len(data.splits))
     oof_sum = oof_count = None  # repeated k-fold predicts each row once per repeat: average them
     fold_scores: list[float] = []
     fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
@@ -174,14 +195,19 @@ def evaluate(
             record.screen_score = task.metric.score(data.y[valid], model.predict(X_valid))
             if on_fold is not None:
                 on_fold(SCREEN, task.metric.loss(record.screen_score))
-        for fold, (train, valid) in enumerate(data.splits):
+        fold = 0
+        while fold < planned():
+            n_folds = planned()
             if deadline.expired():
-                record.status, record.error = "timeout", f"deadline reached after {fold} of {n_folds} folds"
+                record.status = "partial" if fold else "timeout"
+                record.error = f"deadline reached after {fold} of {n_folds} folds"
                 break
+            train, valid = data.splits[fold]
             pre, X_train, X_valid = cache.get(record.features, backend.recipe, fold)
             y_train, y_valid = data.y[train], data.y[valid]
             # share what is left evenly among the remaining folds
-            fold_deadline = deadline.earlier(deadline.remaining() / (n_folds - fold))
+            share = 1.0 if fold == 0 and first_fold_all else 1.0 / (n_folds - fold)
+            fold_deadline = deadline.earlier(deadline.remaining() * share)
             t0 = time.perf_counter()
             model = backend.fit(X_train, y_train, params, ctx, fold_deadline, eval_set=(X_valid, y_valid))
             fit_s += time.perf_counter() - t0
@@ -198,10 +224,12 @@ def evaluate(
             if model.info.n_iterations is not None:
                 record.n_iterations.append(int(model.info.n_iterations))
             record.truncated |= model.info.truncated
+            record.fold_truncated.append(bool(model.info.truncated))
             if first is None:
-                first = FittedCandidate(backend, pre, model, params)
+                first = FittedCandidate(backend, pre, model, params, flat=near_constant(raw, y_valid))
             if on_fold is not None:
                 on_fold(fold, task.metric.loss(fold_scores[-1]))
+            fold += 1
     except Exception as exc:  # any candidate failure is a leaderboard row, not a crash
         record.status = _status_of(exc)
         record.error = "" if isinstance(exc, TrialPruned) else f"{type(exc).__name__}: {exc}"
@@ -209,9 +237,10 @@ def evaluate(
             logger.debug("trial %s failed:\n%s", record.model_id, traceback.format_exc())
     record.fit_s = fit_s
     record.duration_s = time.perf_counter() - started
-    if record.status != "ok" or first is None:
+    if record.status not in SCORED or first is None:
         return record, None
     record.fold_scores = fold_scores
+    record.fold_metrics = fold_metrics
     record.score_mean = float(np.mean(fold_scores))
     record.score_std = float(np.std(fold_scores)) if len(fold_scores) > 1 else 0.0
     record.metrics = {name: float(np.mean(vals)) for name, vals in fold_metrics.items()}
@@ -235,7 +264,7 @@ def refit_rounds(record: TrialRecord) -> int | None:
 
 def refit_estimate(record: TrialRecord, data: SearchData) -> float:
     """Seconds a refit on all rows is expected to take, from the fold fits."""
-    n_fits = len(data.splits)
+    n_fits = len(record.fold_scores) or len(data.splits)  # a partial trial fitted fewer folds
     if not math.isfinite(record.fit_s) or n_fits == 0:
         return 0.0
     per_fold = record.fit_s / n_fits

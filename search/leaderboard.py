@@ -1,7 +1,9 @@
 """Trial records and the leaderboard built from them.
 
-Ranking follows the selection rule: successful candidates first, then those passing
-every declared criterion, then the primary metric. Rank 1 is the model `fit` returns.
+Ranking follows the selection rule: scored candidates first, then those passing every
+declared criterion, then the primary metric, a complete candidate before a partial one
+(scored on fewer folds than the plan: the deadline stopped it) at equal score. Rank 1 is the
+best candidate; `fit` packages it unless its model turns out incomplete (see automl.finalize).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pandas as pd
 from backends.errors import SearchError
 from search.metrics import Metric
 
-STATUSES = ("ok", "failed", "pruned", "timeout", "oom")
+STATUSES = ("ok", "partial", "failed", "pruned", "timeout", "oom")
+SCORED = ("ok", "partial")  # statuses with a validation score
 ENSEMBLE_BACKEND = "ensemble"  # the backend of the ensemble row, the one row that is not a trial
 
 
@@ -37,6 +40,7 @@ class TrialRecord:
     score_mean: float = math.nan
     score_std: float = math.nan
     fold_scores: list[float] = field(default_factory=list)
+    fold_metrics: dict[str, list[float]] = field(default_factory=dict)  # every declared metric, per scored fold
     metrics: dict[str, float] = field(default_factory=dict)
     verdicts: dict[str, bool] = field(default_factory=dict)
     fit_s: float = math.nan
@@ -45,6 +49,7 @@ class TrialRecord:
     model_mb: float = math.nan
     n_iterations: list[int] = field(default_factory=list)
     truncated: bool = False
+    fold_truncated: list[bool] = field(default_factory=list)  # per scored fold: the deadline stopped its fit
     duration_s: float = math.nan
     source: str = "search"  # "portfolio" when the config came from the portfolio
     screen_score: float = math.nan  # the score of the screening fit on a row sample (big data)
@@ -61,7 +66,12 @@ class TrialRecord:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok" and math.isfinite(self.score_mean)
+        """Whether the candidate has a validation score (complete or partial)."""
+        return self.status in SCORED and math.isfinite(self.score_mean)
+
+    @property
+    def partial(self) -> bool:
+        return self.status == "partial"
 
     @property
     def passed(self) -> bool:
@@ -125,9 +135,9 @@ class Leaderboard:
         """Records in rank order (best first)."""
         return sorted(self._records.values(), key=self._key)
 
-    def _key(self, r: TrialRecord) -> tuple[int, int, float, int]:
+    def _key(self, r: TrialRecord) -> tuple[int, int, float, int, int]:
         loss = self.metric.loss(r.score_mean) if r.ok else math.inf
-        return (0 if r.ok else 1, 0 if r.passed else 1, loss, r.number)
+        return (0 if r.ok else 1, 0 if r.passed else 1, loss, 1 if r.partial else 0, r.number)
 
     def best(self) -> TrialRecord:
         """The selected candidate; SearchError if no trial succeeded."""
@@ -169,6 +179,7 @@ class Leaderboard:
                 "params": json.dumps(_json_safe(r.params), sort_keys=True),
                 "score_mean": r.score_mean,
                 "score_std": r.score_std,
+                "n_folds": len(r.fold_scores),
             }
             for name in metric_names:
                 row[name] = r.metrics.get(name, math.nan)

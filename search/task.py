@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -54,12 +54,33 @@ class View:
 
 @dataclass(frozen=True)
 class SearchData:
-    """The views (feature sets over the same rows), encoded targets, shared splits and, on big data, the screening split."""
+    """The views (feature sets over the same rows), encoded targets, shared splits and, on big data, the screening split.
+
+    `splits` holds `n_repeats` k-folds one after the other, so a prefix of k splits is one complete
+    k-fold and the first split alone a holdout: the search may shrink the plan to such a prefix.
+    """
 
     views: Mapping[str, View]
     y: np.ndarray
     splits: Sequence[Split]
     screen: Split | None = None
+    n_repeats: int = 1
+    k: int = 0  # folds of one repeat as the splits were made (0: len(splits) // n_repeats); kept when a plan shrinks
+
+    @property
+    def folds_per_repeat(self) -> int:
+        return self.k or max(1, len(self.splits) // max(1, self.n_repeats))
+
+    def first_folds(self, n: int) -> SearchData:
+        """The same data validated on its first `n` splits only (n = k: one k-fold; fewer: n of its folds)."""
+        k = self.folds_per_repeat
+        return replace(self, splits=list(self.splits[:n]), n_repeats=max(1, n // k), k=k)
+
+    def plan(self) -> dict[str, object]:
+        """The validation plan in words and numbers, for the report."""
+        n, k = len(self.splits), self.folds_per_repeat
+        kind = "holdout" if n == 1 else "kfold" if n % k == 0 else "kfold-prefix"
+        return {"kind": kind, "n_folds": k, "n_repeats": self.n_repeats, "used_folds": n}
 
     @classmethod
     def table(cls, X: pd.DataFrame, y: np.ndarray, profile: DataProfile, splits: Sequence[Split], screen: Split | None = None) -> SearchData:

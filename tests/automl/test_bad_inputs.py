@@ -83,7 +83,7 @@ def test_unreadable_and_non_csv_files(tmp_path):
     garbage.write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match="Could not read"):
         automl.fit(garbage, "y")
-    text = tmp_path / "train.txt"
-    text.write_text("a,b\n1,2\n")
+    sheet = tmp_path / "train.xlsx"
+    sheet.write_bytes(b"PK\x03\x04 a spreadsheet")
     with pytest.raises(DataError, match="Unsupported file type"):
-        automl.fit(text, "b")
+        automl.fit(sheet, "b")

@@ -300,8 +300,9 @@ def _multi_missing_kind() -> pd.DataFrame:
     "frame,spec,pattern",
     [
         (np.zeros((3, 3)), UNI, "pandas DataFrame.*got ndarray"),
+        (_synthetic({0: 4}), SeriesSpec(column_kind="channel"), r"no column for column_kind='channel'.*column_kind=None"),
         (pd.DataFrame(columns=["id", "time", "value"]), UNI, "empty"),
-        (_synthetic({0: 4}).rename(columns={"value": "v"}), UNI, r"lacks column\(s\) \['value'\] \(it has \['id', 'time', 'v'\]\)"),
+        (_synthetic({0: 4}).rename(columns={"value": "v"}), UNI, r"no column for column_value='value' \(its columns are \['id', 'time', 'v'\]\)"),
         (_synthetic({0: 4}).assign(value=["1", "2", "oops", "4"]), UNI, "must hold numbers.*'oops'"),
         (_synthetic({0: 4, 1: 4}).assign(value=[1.0, np.nan, 2, 3, 4, np.inf, 5, 6]), UNI, "has 2 NaN or infinite.*interpolate"),
         (pd.concat([_synthetic({0: 4}), _synthetic({0: 1})]), UNI, r"1 row\(s\) repeat.*id=0, time=0"),

@@ -1,0 +1,290 @@
+"""What `fit` packages, and what it may claim about it.
+
+The package holds the best-ranked candidate whose model is complete: refitted on every row when the
+budget allows (judged by the cross-validation estimate of its configuration), else its fold-0 model
+(judged on its own validation fold: the CV mean describes other models). A model the deadline cut far
+below its configuration, or one whose predictions barely vary, is never packaged while a complete
+candidate exists; when none is complete, the best one is packaged and flagged, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from automl.pipeline import Member
+from backends.contracts import FitInfo
+from backends.errors import SearchError
+from search.budget import Budget
+from search.controller import Controller, SearchOutcome
+from search.criteria import verdicts
+from search.ensemble import ensemble_record
+from search.evaluate import FittedCandidate, near_constant, refit, refit_estimate, refit_rounds
+from search.leaderboard import TrialRecord
+
+logger = logging.getLogger(__name__)
+
+MIN_ROUNDS = 10  # a deadline-stopped fit with fewer rounds (or epochs), and nothing to compare with, is cut short
+CUT_FRACTION = 0.5  # ... or with under this fraction of the rounds its configuration reached on other folds
+FLAT_SAMPLE_ROWS = 2_000  # rows a refitted model predicts to check that its predictions vary
+MIN_FIRST_FIT_ESTIMATE_S = 2.0  # what a first fit is assumed to need when none was measured
+
+
+@dataclass
+class Packaged:
+    """The members to package, the leaderboard row they come from, and the scores they are judged by.
+
+    `basis` is "cv" for models refitted on every row (the CV estimate of their configuration) or
+    "fold" for fold-0 models (their own validation fold). `complete` is False when every candidate's
+    model was cut short or flat, and `notes` say what was skipped and why.
+    """
+
+    members: list[Member]
+    record: TrialRecord
+    basis: str
+    metrics: dict[str, float]
+    verdicts: dict[str, bool]
+    refit: dict[str, Any]
+    complete: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(self.verdicts.values())
+
+    @property
+    def model_id(self) -> str:
+        return self.record.model_id
+
+    def judged_on(self) -> str:
+        """One phrase: what the claimed scores were measured on."""
+        if self.basis == "cv":
+            return f"the {len(self.record.fold_scores)}-fold validation estimate of its configuration (refitted on all rows)"
+        return f"its own validation fold ({self.refit['n_rows']} training rows; no time to refit on all rows)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "basis": self.basis,
+            "judged_on": self.judged_on(),
+            "metrics": self.metrics,
+            "verdicts": self.verdicts,
+            "passed_all": self.passed,
+            "complete": self.complete,
+            "notes": self.notes,
+        }
+
+
+def cut_short(info: FitInfo, reference: float | None) -> bool:
+    """Whether the deadline stopped a fit far below its configuration: under `CUT_FRACTION` of `reference`
+    rounds (what the configuration reached where it was not stopped), or under `MIN_ROUNDS` without one."""
+    if not info.truncated or info.n_iterations is None:
+        return False
+    floor = CUT_FRACTION * reference if reference else MIN_ROUNDS
+    return info.n_iterations < floor
+
+
+def untruncated_rounds(record: TrialRecord) -> float | None:
+    """The median rounds of the trial's folds that the deadline did not stop; None if every fold was stopped."""
+    if len(record.n_iterations) != len(record.fold_truncated):
+        return None
+    rounds = [n for n, cut in zip(record.n_iterations, record.fold_truncated) if not cut]
+    return float(np.median(rounds)) if rounds else None
+
+
+def fold_problem(record: TrialRecord, fitted: FittedCandidate) -> str | None:
+    """Why the fold-0 model of `record` must not be packaged while a complete one exists, or None."""
+    info = fitted.model.info
+    if cut_short(info, untruncated_rounds(record)):
+        return f"its fold-0 model was stopped by the deadline after {info.n_iterations} rounds"
+    if fitted.flat:
+        return "its fold-0 model predicts nearly the same value for every row"
+    return None
+
+
+def refit_problem(record: TrialRecord, fitted: FittedCandidate, X: Any, y: np.ndarray) -> str | None:
+    """Why a model refitted on all rows must not be packaged while a complete one exists, or None (`X`: raw input rows)."""
+    if record.fold_truncated and all(record.fold_truncated) and record.n_iterations and max(record.n_iterations) < MIN_ROUNDS:
+        # its CV estimate describes cut-short models, and the refit repeats their round count
+        return f"the deadline stopped every fold of its configuration after at most {max(record.n_iterations)} rounds"
+    info, asked = fitted.model.info, refit_rounds(record)
+    if cut_short(info, asked):
+        return f"its refit was stopped by the deadline after {info.n_iterations} of {asked} rounds"
+    rows = np.arange(min(len(y), FLAT_SAMPLE_ROWS))
+    if near_constant(fitted.predict_raw(X.iloc[rows]), y[rows]):
+        return "its refit predicts nearly the same value for every row"
+    return None
+
+
+def judged(record: TrialRecord, basis: str, criteria: Sequence[Any]) -> tuple[dict[str, float], dict[str, bool]]:
+    """The metrics and verdicts a package may claim: the CV means of a refit, the fold-0 scores of a fold model."""
+    if basis == "cv":
+        return dict(record.metrics), dict(record.verdicts)
+    metrics = {name: vals[0] for name, vals in record.fold_metrics.items() if vals} or dict(record.metrics)
+    return metrics, verdicts(criteria, record.measures() | metrics)
+
+
+def member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Member:
+    """A pipeline member from a fitted candidate and its leaderboard record."""
+    return Member(
+        model_id=record.model_id, backend=record.backend, params=dict(record.params),
+        preprocessor=fitted.preprocessor, model=fitted.model, weight=weight, features=record.features,
+    )
+
+
+class Finalizer:
+    """Chooses and fits what `fit` packages (see the module docstring), within the budget's refit deadline."""
+
+    def __init__(self, outcome: SearchOutcome, controller: Controller, budget: Budget) -> None:
+        self.outcome, self.controller, self.budget = outcome, controller, budget
+        self.data = controller.data  # the validation plan the search ended with
+        self.criteria = controller.task.criteria
+        self.preprocessors: dict = {}  # all-rows preprocessors shared by members of one (feature set, recipe)
+        self.notes: list[str] = []
+
+    def run(self) -> Packaged:
+        """The first complete candidate in rank order; else the best incomplete one, flagged."""
+        ranked = [r for r in self.outcome.leaderboard.records() if r.ok]
+        if not ranked:
+            self.outcome.leaderboard.best()  # raises the SearchError that lists why every trial failed
+        fallback: Packaged | None = None
+        for record in ranked:
+            try:
+                packaged, problem = self._ensemble(record) if record.is_ensemble else self._single(record)
+            except Exception as exc:  # a refit that fails only moves on to the next candidate
+                logger.warning("could not package %s (%s: %s); trying the next candidate", record.model_id, type(exc).__name__, exc)
+                self.notes.append(f"{record.model_id} skipped: {type(exc).__name__}: {exc}")
+                continue
+            if problem is None:
+                packaged.notes = self.notes
+                return packaged
+            self.notes.append(f"{record.model_id} skipped: {problem}")
+            logger.info("not packaging %s: %s", record.model_id, problem)
+            if fallback is None:
+                fallback = packaged
+                fallback.complete = False
+        if fallback is None:
+            raise SearchError("Every candidate failed to refit or package; rerun with a larger time_budget.")
+        fallback.notes = self.notes
+        return fallback
+
+    # -- one candidate ----------------------------------------------------------------
+    def _single(self, record: TrialRecord) -> tuple[Packaged, str | None]:
+        """Refit on all rows when the budget allows, else the fold-0 model; the problem that bars it, if any."""
+        fold_model = self.outcome.fold_model(record.number)
+        deadline = self.budget.refit_deadline()
+        estimate = refit_estimate(record, self.data)
+        reason = ""
+        if fold_model is None or deadline.remaining() >= estimate:
+            try:
+                fitted = self._refit(record, deadline)
+                problem = refit_problem(record, fitted, self.data.views[record.features].X, self.data.y)
+                if problem is None or fold_model is None:
+                    return self._packaged([(record, fitted, 1.0)], record, "cv", self._refit_note(fitted)), problem
+                reason = problem
+            except Exception as exc:
+                if fold_model is None:
+                    raise
+                reason = f"refit failed: {type(exc).__name__}: {exc}"
+                logger.warning("refit of %s on all rows failed (%s); trying its fold-0 model", record.model_id, exc)
+        else:
+            reason = f"not enough time left for a refit (needs ~{estimate:.1f}s, {deadline.remaining():.1f}s left)"
+        rows = len(self.data.splits[0][0])
+        logger.info("%s: its fold-0 model (%d rows) instead of a refit: %s", record.model_id, rows, reason)
+        note = {"on_all_rows": False, "n_rows": rows, "reason": reason}
+        return self._packaged([(record, fold_model, 1.0)], record, "fold", note), fold_problem(record, fold_model)
+
+    def _ensemble(self, record: TrialRecord) -> tuple[Packaged, str | None]:
+        """Every member refitted (or its fold-0 model, when the search said there is no time); members that fail
+        or come out incomplete are dropped and the rest rescored; None left, or one: the problem / a single model."""
+        ensemble = self.outcome.ensemble
+        assert ensemble is not None and ensemble.record.number == record.number
+        records = {r.number: r for r in self.outcome.leaderboard.records()}
+        chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
+        kept: list[tuple[TrialRecord, FittedCandidate, float]] = []
+        notes: list[dict[str, Any]] = []
+        deadline = self.budget.refit_deadline()
+        estimates = [refit_estimate(records[n], self.data) for n, _ in chosen]
+        for i, (number, weight) in enumerate(chosen):
+            rec = records[number]
+            try:
+                if ensemble.refit:
+                    # share what is left in proportion to the expected refit times
+                    share = estimates[i] / max(1e-9, sum(estimates[i:]))
+                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * share))
+                    problem = refit_problem(rec, fitted, self.data.views[rec.features].X, self.data.y)
+                else:
+                    fitted = self.outcome.fold_model(number)
+                    assert fitted is not None
+                    problem = fold_problem(rec, fitted)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                logger.warning("ensemble member %s dropped: %s", rec.model_id, problem)
+                notes.append({"model_id": rec.model_id, "dropped": problem})
+                self.notes.append(f"{record.model_id} member {rec.model_id} dropped: {problem}")
+                continue
+            kept.append((rec, fitted, weight))
+            notes.append({"model_id": rec.model_id, "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated})
+        basis = "cv" if ensemble.refit else "fold"
+        if not kept:
+            raise SearchError("every ensemble member failed to refit or came out incomplete")
+        if len(kept) == 1:
+            rec, fitted, _ = kept[0]
+            self.notes.append(f"{record.model_id} reduced to its one complete member {rec.model_id}")
+            note = self._refit_note(fitted) if ensemble.refit else {"on_all_rows": False, "n_rows": len(self.data.splits[0][0])}
+            return self._packaged([(rec, fitted, 1.0)], rec, basis, note), None
+        if len(kept) < len(chosen):
+            # the blend of what is left is another ensemble: claim its own scores, on the same folds
+            total = sum(w for _, _, w in kept)
+            rescored = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.controller.task, record.number)
+            self.notes.append(f"{record.model_id} packaged with {len(kept)} of {len(chosen)} members, rescored")
+            record = rescored
+        if ensemble.refit:
+            note = {"on_all_rows": True, "n_rows": len(self.data.y), "members": notes}
+        else:
+            rows = len(self.data.splits[0][0])
+            logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
+            note = {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget", "members": notes}
+        return self._packaged(kept, record, basis, note), None
+
+    # -- helpers ------------------------------------------------------------------------
+    def _refit(self, record: TrialRecord, deadline: Any) -> FittedCandidate:
+        ctx = self.controller.refit_context(record.backend, len(self.data.y))
+        backend = self.controller.backends[record.backend]
+        return refit(backend, record, self.data, ctx, deadline, self.controller.cache, self.preprocessors)
+
+    def _refit_note(self, fitted: FittedCandidate) -> dict[str, Any]:
+        info = fitted.model.info
+        return {"on_all_rows": True, "n_rows": len(self.data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
+
+    def _packaged(self, parts: Sequence[tuple[TrialRecord, FittedCandidate, float]], record: TrialRecord, basis: str,
+                  note: dict[str, Any]) -> Packaged:
+        total = sum(w for _, _, w in parts) or 1.0
+        members = [member(rec, fitted, w / total) for rec, fitted, w in parts]
+        metrics, verdict = judged(record, basis, self.criteria)
+        return Packaged(members, record, basis, {k: v for k, v in metrics.items() if math.isfinite(v)}, verdict, note)
+
+
+def no_model_error(board: Any, budget: Budget, before_search_s: float) -> SearchError:
+    """Why no candidate has a score, as one error: the trials' own failures, or a budget too small, naming the
+    smallest budget that would afford one fit (the time spent before the search plus a first fit)."""
+    records = [r for r in board.records() if not r.is_ensemble]
+    failures = [r for r in records if r.status in ("failed", "oom")]
+    if records and len(failures) == len(records):
+        reasons = "; ".join(sorted({f"{r.backend}: {r.status} {r.error}".strip() for r in failures})[:5])
+        return SearchError(f"No candidate finished successfully ({reasons}); check the data or the backends.")
+    durations = [r.duration_s for r in records if math.isfinite(r.duration_s)]
+    first_fit = max([MIN_FIRST_FIT_ESTIMATE_S, *(2 * d for d in durations)])
+    reserve = budget.packaging_reserve() + budget.slack()
+    needed = math.ceil(max(budget.seconds + 1, before_search_s + first_fit + reserve) * 1.2)
+    spent = "no trial could start" if not records else f"{len(records)} trial(s) ran out of time before a first fold was scored"
+    return SearchError(
+        f"No model could be trained in time_budget={budget.seconds:g}s: reading and preparing the data took "
+        f"{before_search_s:.1f}s and {spent}; rerun with time_budget >= {needed}."
+    )
