@@ -153,10 +153,11 @@ def fit(
     `trials_per_gpu` runs that many trials on each GPU at once (raise it when one trial leaves most
     of the GPU's memory free).
     """
-    if tables is not None or series is not None:
+    if tables is not None:
         # Featuretools and tsfresh are imported on first use, once per process: not part of any budget
-        import features.relational  # noqa: F401
-        import features.timeseries  # noqa: F401
+        import featuretools  # noqa: F401
+    if series is not None:
+        import tsfresh.feature_extraction  # noqa: F401
     t0 = time.monotonic()
     budget = Budget(check_budget(time_budget))
     check_seed(seed)
