@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 MIN_ROUNDS = 10  # a deadline-stopped fit with fewer rounds (or epochs), and nothing to compare with, is cut short
 CUT_FRACTION = 0.5  # ... or with under this fraction of the rounds its configuration reached on other folds
 FLAT_SAMPLE_ROWS = 2_000  # rows a refitted model predicts to check that its predictions vary
+MAX_CANDIDATES = 10  # candidates tried in rank order before the best incomplete one is packaged
 MIN_FIRST_FIT_ESTIMATE_S = 2.0  # what a first fit is assumed to need when none was measured
 
 
@@ -153,7 +154,10 @@ class Finalizer:
         if not ranked:
             self.outcome.leaderboard.best()  # raises the SearchError that lists why every trial failed
         fallback: Packaged | None = None
-        for record in ranked:
+        for record in ranked[:MAX_CANDIDATES]:
+            if fallback is not None and self._unaffordable(record):
+                self.notes.append(f"{record.model_id} skipped: no time left to refit it and no fold model kept")
+                continue
             try:
                 packaged, problem = self._ensemble(record) if record.is_ensemble else self._single(record)
             except Exception as exc:  # a refit that fails only moves on to the next candidate
@@ -254,6 +258,10 @@ class Finalizer:
         return self._packaged(kept, record, basis, note), None
 
     # -- helpers ------------------------------------------------------------------------
+    def _unaffordable(self, record: TrialRecord) -> bool:
+        """A single candidate that could only be refitted, with the refit time gone: trying it would be a wasted fit."""
+        return not record.is_ensemble and self.outcome.fold_model(record.number) is None and self.budget.refit_deadline().expired()
+
     def _refit(self, record: TrialRecord, deadline: Any) -> FittedCandidate:
         ctx = self.controller.refit_context(record.backend, len(self.data.y))
         backend = self.controller.backends[record.backend]

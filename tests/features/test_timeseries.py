@@ -309,7 +309,7 @@ def _multi_missing_kind() -> pd.DataFrame:
         (_synthetic({0: 4, 5: 2, 6: 1}), UNI, r"id 5 has only 2 point\(s\) \(2 series"),
         (_multi_missing_kind(), MULTI, r"id 1 lacks kind\(s\) \['y'\]"),
     ],
-    ids=["not-frame", "empty", "missing-column", "non-numeric", "nan-inf", "duplicates", "too-short", "missing-kind"],
+    ids=["not-frame", "missing-kind-column", "empty", "missing-column", "non-numeric", "nan-inf", "duplicates", "too-short", "missing-kind"],
 )
 def test_validation_errors(frame: pd.DataFrame, spec: SeriesSpec, pattern: str) -> None:
     with pytest.raises(DataError, match=pattern):
