@@ -181,10 +181,7 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     budget = report["budget"]
     for recipe in report["features"].get("recipes", []):
         click.echo(f"features {recipe['recipe']}: {recipe['n_features']} columns in {recipe['seconds']:.1f}s")
-    click.echo(
-        f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)}); "
-        f"best {report['best']['model_id']} {report['metric']}={report['best']['score_mean']:.5g}"
-    )
+    click.echo(f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)})")
     click.echo(_devices_line(report["devices"]))
     packaged = report["package"]
     claimed = packaged["metrics"].get(report["metric"])
