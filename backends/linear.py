@@ -1,7 +1,8 @@
 """Linear family: logistic regression for classification, ridge for regression.
 
-Input is the "dense" recipe (all float32, imputed and standardized), so a fixed, small
-iteration cap is enough for lbfgs to converge and the family stays the cheapest baseline.
+Input is the "dense" recipe (all float32, clipped to training quantiles, imputed and
+standardized), so a fixed, small iteration cap is enough for lbfgs to converge and the
+family stays the cheapest baseline.
 """
 
 from __future__ import annotations

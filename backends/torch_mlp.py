@@ -2,8 +2,9 @@
 
 Input is the "native" recipe: float32 numeric columns with NaN kept and pandas `category`
 columns with fixed categories. The model owns its own preprocessing, learned on the
-training rows: numerics are median-imputed (plus a missing indicator where training had
-gaps), standardized and clipped; each category column feeds an embedding. Rounds are
+training rows: numerics are clipped to their training 1%/99% quantiles (see
+`backends.numeric.clip_bounds`), median-imputed (plus a missing indicator where training had gaps),
+standardized and clipped again; each category column feeds an embedding. Rounds are
 epochs. Models are saved as one `model.safetensors` file (weights and preprocessing
 arrays) plus JSON metadata: no pickle, nothing executed on load.
 """
@@ -41,6 +42,7 @@ from backends._common import (
 )
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
 from backends.errors import ConfigError, DataError, PackageError
+from backends.numeric import F32_MAX, clip_bounds
 from backends.registry import register
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,8 @@ class _Prep:
     numeric: list[str]
     indicator: np.ndarray  # bool per numeric column: had NaN in training, so it gets an indicator input
     median: np.ndarray  # float32 per numeric column
+    low: np.ndarray  # float32 per numeric column: clip bounds (-inf/inf in packages saved before clipping)
+    high: np.ndarray
     mean: np.ndarray
     std: np.ndarray
     categorical: list[str]
@@ -105,15 +109,18 @@ class _Prep:
             raise DataError("The training set has no feature columns; pass at least one column.")
         raw = _numeric_matrix(X, numeric)
         missing = np.isnan(raw)
+        low, high = (b.astype(np.float32) for b in clip_bounds(raw))
+        clipped = np.clip(raw, low, high)  # with the float32 bounds transform uses; NaN stays NaN
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column warns; it is repaired just below
-            median = np.nanmedian(raw, axis=0)
+            median = np.nanmedian(clipped, axis=0)
         # an all-NaN column has no median: impute 0 (it then only feeds its indicator)
         median = np.where(np.isfinite(median), median, 0.0)
-        filled = np.where(missing, median, raw)
+        # values within float32 range: the mean and the squares of the std cannot overflow in float64
+        filled = np.where(missing, median, clipped)
         mean = filled.mean(axis=0) if len(numeric) else np.zeros(0)
         std = filled.std(axis=0) if len(numeric) else np.ones(0)
-        std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+        std = np.where(std > 1e-12, np.minimum(std, F32_MAX), 1.0)
         categories: list[list[Any]] = []
         cat_maps: list[np.ndarray] = []
         for col in categorical:
@@ -135,6 +142,8 @@ class _Prep:
             numeric=numeric,
             indicator=missing.any(axis=0),
             median=median.astype(np.float32),
+            low=low,
+            high=high,
             mean=mean.astype(np.float32),
             std=std.astype(np.float32),
             categorical=categorical,
@@ -160,7 +169,7 @@ class _Prep:
             raise DataError(f"Input lacks column(s) {', '.join(missing_cols[:5])} the model was trained on; pass the same columns.")
         raw = _numeric_matrix(X, self.numeric)
         missing = np.isnan(raw)
-        filled = np.where(missing, self.median, raw)
+        filled = np.where(missing, self.median, np.clip(raw, self.low, self.high))
         scaled = np.clip((filled - self.mean) / self.std, -_CLIP, _CLIP)
         num = np.hstack([scaled, missing[:, self.indicator]]).astype(np.float32)
         cat = np.zeros((len(X), len(self.categorical)), dtype=np.int64)
@@ -177,6 +186,8 @@ class _Prep:
         """The arrays as named CPU tensors for the safetensors file."""
         out = {
             "prep.median": torch.from_numpy(self.median.copy()),
+            "prep.low": torch.from_numpy(self.low.copy()),
+            "prep.high": torch.from_numpy(self.high.copy()),
             "prep.mean": torch.from_numpy(self.mean.copy()),
             "prep.std": torch.from_numpy(self.std.copy()),
             "prep.target": torch.from_numpy(self.target.copy()),
@@ -214,6 +225,10 @@ class _Prep:
             return t.numpy().copy()
 
         n = len(numeric)
+        # packages saved before clipping existed lack the bounds: they keep predicting without clipping
+        no_bounds = "prep.low" not in tensors and "prep.high" not in tensors
+        low = np.full(n, -np.inf, dtype=np.float32) if no_bounds else array("prep.low", (n,), torch.float32)
+        high = np.full(n, np.inf, dtype=np.float32) if no_bounds else array("prep.high", (n,), torch.float32)
         cat_maps = [array(f"prep.cat_map.{j}", (len(levels) + 1,), torch.int64) for j, levels in enumerate(categories)]
         if any(m.min() < 0 or m.max() > len(levels) for m, levels in zip(cat_maps, categories)):
             raise PackageError("A category lookup points outside its embedding; the package is corrupt.")
@@ -221,6 +236,8 @@ class _Prep:
             numeric=numeric,
             indicator=np.array([c in with_indicator for c in numeric], dtype=bool),
             median=array("prep.median", (n,), torch.float32),
+            low=low,
+            high=high,
             mean=array("prep.mean", (n,), torch.float32),
             std=array("prep.std", (n,), torch.float32),
             categorical=categorical,
@@ -231,12 +248,12 @@ class _Prep:
 
 
 def _numeric_matrix(X: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """float64 values of `columns`; infinities count as missing."""
+    """float64 values of `columns` within float32 range (the native recipe's); infinities count as missing."""
     if not columns:
         return np.zeros((len(X), 0))
     raw = X[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan)
     raw[np.isinf(raw)] = np.nan
-    return raw
+    return np.clip(raw, -F32_MAX, F32_MAX)  # a float64 frame passed directly may hold 1e308: keep the arithmetic finite
 
 
 # ---------------------------------------------------------------------------- network

@@ -7,9 +7,10 @@ Two recipes, chosen by the backend:
   unseen or rarer levels become NaN), datetimes split into numeric parts, text reduced to
   its length and word count.
 * ``dense`` (linear models, sklearn forests): everything float32 without NaN. Numeric
-  values (and the datetime/text parts) are imputed with the training median, get a
-  missing-indicator column where the training fold had gaps, and are standardized;
-  categoricals are one-hot over the top 32 training levels (unseen -> all zeros).
+  values (and the datetime/text parts) are clipped to their training 1%/99% quantiles
+  (see `clip_bounds`), imputed with the training median, get a missing-indicator column
+  where the training fold had gaps, and are standardized with statistics of the clipped
+  values; categoricals are one-hot over the top 32 training levels (unseen -> all zeros).
 
 The fitted state is plain JSON-safe data (`to_dict` / `from_dict`), never a pickle.
 """
@@ -28,15 +29,17 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from backends.errors import ConfigError, DataError
+from backends.numeric import F32_MAX, clip_bounds
 from features.profile import DataProfile, as_str, datetime_format, name_list, str_values, to_datetime
 
 log = logging.getLogger(__name__)
 
 RECIPES = ("native", "dense")
+_STAT_KEYS = ("median", "mean", "std", "indicator")
+_CLIP_KEYS = ("clip_low", "clip_high")  # optional: absent from states saved before clipping
 MAX_LEVELS = {"native": 255, "dense": 32}
 FORMAT = "features.preprocessor/1"
 DATE_PARTS = ("year", "month", "day", "dayofweek")
-_F32_MAX = float(np.finfo(np.float32).max)
 
 # LightGBM rejects JSON-special characters and XGBoost rejects [ ] < in feature names
 _UNSAFE_NAME = re.compile(r'[\[\]<>{}":,\s]')
@@ -80,7 +83,7 @@ def _text_parts(s: pd.Series) -> list[np.ndarray]:
 
 def _f32(a: np.ndarray) -> np.ndarray:
     """Float32 copy; magnitudes beyond float32 are clipped rather than turned into inf."""
-    return np.clip(a, -_F32_MAX, _F32_MAX).astype(np.float32)
+    return np.clip(a, -F32_MAX, F32_MAX).astype(np.float32)
 
 
 def _codes(s: pd.Series, dtype: pd.CategoricalDtype) -> np.ndarray:
@@ -149,17 +152,20 @@ class Preprocessor:
         if self.recipe == "dense":
             raw = self._numeric_matrix(frame)
             missing = np.isnan(raw)
-            # all-NaN columns and absurd magnitudes warn here; both are repaired just below
-            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore", RuntimeWarning)
-                median = np.nanmedian(raw, axis=0)
-                median = np.where(np.isfinite(median), median, 0.0)
-                filled = np.where(missing, median, raw)
-                mean = filled.mean(axis=0)
-                mean = np.where(np.isfinite(mean), mean, 0.0)
-                std = filled.std(axis=0)
-                std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+            lo, hi = clip_bounds(raw)
+            clipped = np.clip(raw, lo, hi)  # NaN stays NaN
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no median; repaired just below
+                median = np.nanmedian(clipped, axis=0)
+            median = np.where(np.isfinite(median), median, 0.0)
+            # clipped values lie within float32 range: the mean and the squares of the std cannot overflow
+            filled = np.where(missing, median, clipped)
+            mean = filled.mean(axis=0)
+            std = filled.std(axis=0)
+            std = np.where(std > 1e-12, std, 1.0)
             self._stats = {
+                "clip_low": [float(v) for v in lo],
+                "clip_high": [float(v) for v in hi],
                 "median": [float(v) for v in median],
                 "mean": [float(v) for v in mean],
                 "std": [float(v) for v in std],
@@ -199,7 +205,7 @@ class Preprocessor:
             return out
         assert self._stats is not None
         missing = np.isnan(raw)
-        filled = np.where(missing, self._median, raw)
+        filled = np.where(missing, self._median, np.clip(raw, self._clip_low, self._clip_high))
         blocks = [(filled - self._mean) / self._std, missing[:, self._indicator].astype(np.float64)]
         n = len(frame)
         for st, dtype in zip(self._cat_steps, self._dtypes):
@@ -274,6 +280,10 @@ class Preprocessor:
                 self._mean = np.asarray(self._stats["mean"], dtype=np.float64)
                 self._std = np.asarray(self._stats["std"], dtype=np.float64)
                 self._indicator = np.asarray(self._stats["indicator"], dtype=bool)
+                # states saved before clipping existed have no bounds: they keep transforming without clipping
+                n = len(self._median)
+                self._clip_low = np.asarray(self._stats.get("clip_low", [-np.inf] * n), dtype=np.float64)
+                self._clip_high = np.asarray(self._stats.get("clip_high", [np.inf] * n), dtype=np.float64)
             for st in self._cat_steps:
                 names += [_safe(f"{st['column']}={lvl}", taken) for lvl in st["levels"]]
         self._names = names
@@ -303,7 +313,11 @@ class Preprocessor:
             self = cls(str(d["recipe"]))
             self._steps = copy.deepcopy([dict(st) for st in d["steps"]])
             stats = d.get("stats")
-            self._stats = None if stats is None else {k: list(stats[k]) for k in ("median", "mean", "std", "indicator")}
+            self._stats = None
+            if stats is not None:
+                self._stats = {k: list(stats[k]) for k in _STAT_KEYS} | {k: list(stats[k]) for k in _CLIP_KEYS if k in stats}
+                if len({len(v) for v in self._stats.values()}) > 1:
+                    raise ValueError("statistics of different lengths")
             if self.recipe == "dense" and self._stats is None:
                 raise ValueError("dense state without statistics")
             self._fitted = True

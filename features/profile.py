@@ -47,6 +47,10 @@ ID_MIN_UNIQUE_RATIO = 0.99
 # "Determines the target" hints only fire for low-cardinality columns on enough rows.
 LEAK_HINT_MIN_ROWS = 50
 LEAK_HINT_MAX_UNIQUE_RATIO = 0.1
+# "Extreme values" hints: magnitudes beyond this (sentinels like 1e308, unit errors), or this many
+# times the column's 99th percentile of magnitudes, squeeze a standardized column to a constant.
+EXTREME_ABS = 1e15
+EXTREME_RATIO = 1e6
 
 _ID_TOKENS = frozenset({"id", "ids", "key", "uuid", "guid", "idx", "index", "rowid", "pk"})
 _TASKS = ", ".join(t.value for t in TaskType)
@@ -456,6 +460,34 @@ def _determines_target(s: pd.Series, y: pd.Series, n_unique: int) -> bool:
     return bool(len(per_value)) and bool((per_value == 1).all())
 
 
+def _extremes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a float64 matrix: (count, largest magnitude) of finite values beyond EXTREME_ABS or
+    EXTREME_RATIO x the column's p99 magnitude. Vectorized: synthesized views have thousands of columns."""
+    mag = np.abs(values)
+    mag[~np.isfinite(mag)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column has no quantile: it counts nothing
+        p99 = np.nanquantile(mag, 0.99, axis=0)
+        largest = np.nanmax(mag, axis=0)
+    with np.errstate(over="ignore"):  # a p99 near 1e308 times the ratio is inf: the absolute limit applies
+        limit = np.where(p99 > 0, np.minimum(EXTREME_ABS, EXTREME_RATIO * np.nan_to_num(p99)), EXTREME_ABS)
+    return (mag > limit).sum(axis=0), np.nan_to_num(largest)
+
+
+def _extreme_counts(frame: pd.DataFrame, columns: list[str], chunk: int = 512) -> dict[str, tuple[int, float]]:
+    """`_extremes` of the numeric-dtype `columns`, a chunk of columns at a time (a float64 copy of a wide, long frame is big)."""
+    numeric = [
+        c for c in columns
+        if ptypes.is_numeric_dtype(frame[c].dtype) and not ptypes.is_bool_dtype(frame[c].dtype) and not ptypes.is_complex_dtype(frame[c].dtype)
+    ]
+    out: dict[str, tuple[int, float]] = {}
+    for i in range(0, len(numeric), chunk):
+        part = numeric[i : i + chunk]
+        counts, largest = _extremes(frame[part].to_numpy(dtype=np.float64, na_value=np.nan))
+        out.update({c: (int(n), float(m)) for c, n, m in zip(part, counts, largest)})
+    return out
+
+
 # --------------------------------------------------------------------------- profile
 
 
@@ -515,6 +547,7 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
     hints: list[str] = []
     cols: list[ColumnProfile] = []
     n_missing_total = 0
+    extremes = _extreme_counts(frame, features)
     for name in features:
         s = frame[name]
         reason = _unsupported_reason(s)
@@ -535,6 +568,17 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
             n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
             if n_inf:
                 hints.append(f"Column {name!r} has {n_inf} infinite value(s); they are treated as missing.")
+        if kind == "numeric" and drop is None:
+            if name in extremes:
+                n_extreme, largest = extremes[name]
+            else:  # numbers held as text
+                counts, top = _extremes(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
+                n_extreme, largest = int(counts[0]), float(top[0])
+            if n_extreme:
+                hints.append(
+                    f"Column {name!r} has {n_extreme} extreme value(s) (up to {largest:.3g} in magnitude); linear models, forests and the MLP "
+                    "clip it to its training 1%-99% quantiles, boosters use it as is; if they stand for 'unknown', replace them with NaN."
+                )
         cols.append(ColumnProfile(name, kind, str(s.dtype), n_missing, n_unique, drop))
 
     result = DataProfile(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import safetensors.torch
 import torch
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -18,7 +20,7 @@ from backends.contracts import Availability, Deadline, Device, FitContext, TaskT
 from backends.errors import PackageError
 from features.preprocess import Preprocessor
 from features.profile import profile
-from tests.conftest import load_slice
+from tests.conftest import ADULT_NUMERIC, load_slice, with_extremes
 
 N_JOBS = 2
 
@@ -271,3 +273,66 @@ def test_a_failing_probe_still_answers(backend: Any, fresh_probe: Any, monkeypat
     status = backend.available(Device.CUDA)
     assert not status.ok and status.reason.startswith("torch CUDA probe failed")
     assert backend.available(Device.CPU).ok
+
+
+# ---------------------------------------------------------------------------- extreme values
+
+
+
+def _mlp_auc(backend: Any, f: pd.DataFrame, n_train: int) -> float:
+    prof = profile(f, "income")
+    y = pd.Categorical(f["income"], categories=list(prof.classes)).codes.astype(np.int64)
+    pre = Preprocessor("native").fit(f.iloc[:n_train], prof)
+    X_tr, X_te = pre.transform(f.iloc[:n_train]), pre.transform(f.iloc[n_train:])
+    model = backend.fit(X_tr, y[:n_train], {}, ctx_for(X_tr), later(), n_iterations=10)
+    return float(roc_auc_score(y[n_train:], model.predict(X_te)[:, 1]))
+
+
+def test_extreme_values_do_not_collapse_the_mlp(backend: Any) -> None:
+    # before clipping to training quantiles: 0.87 with the extremes against 0.91 without (each hit column squeezed to a constant)
+    f = load_slice("adult", 4000)
+    clean = _mlp_auc(backend, f, 3000)
+    extreme = _mlp_auc(backend, with_extremes(f, ADULT_NUMERIC), 3000)
+    assert clean > 0.88
+    assert extreme > clean - 0.02
+
+
+def test_clip_bounds_come_from_training_and_survive_packages(backend: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    X, y = mixed_frame(1000, rng, ["a", "b", "c", "d"])
+    model = backend.fit(X[:600], y[:600], {}, ctx_for(X[:600]), later(), n_iterations=3)
+    lo, hi = np.quantile(X["x"][:600].to_numpy(np.float64), [0.01, 0.99])
+    assert model.prep.low[0] == pytest.approx(lo, rel=1e-6) and model.prep.high[0] == pytest.approx(hi, rel=1e-6)
+    # a value far beyond the training range predicts like the bound itself
+    far, at_bound = X[600:610].assign(x=np.float32(1e30)), X[600:610].assign(x=np.float32(model.prep.high[0]))
+    np.testing.assert_array_equal(model.predict(far), model.predict(at_bound))
+    meta = model.save(tmp_path)
+    loaded = backend.load(tmp_path, meta)
+    np.testing.assert_array_equal(loaded.prep.low, model.prep.low)
+    np.testing.assert_allclose(loaded.predict(far), model.predict(far), atol=1e-6, rtol=0)
+    # a package written before clipping existed has no bounds: it loads and predicts without clipping
+    path = tmp_path / "model.safetensors"
+    tensors = {k: v for k, v in safetensors.torch.load_file(str(path)).items() if k not in ("prep.low", "prep.high")}
+    safetensors.torch.save_file(tensors, str(path))
+    old = backend.load(tmp_path, meta)
+    assert np.isinf(old.prep.low).all() and np.isinf(old.prep.high).all()
+    inside = X[600:][((X[600:][["x", "noise"]] >= model.prep.low) & (X[600:][["x", "noise"]] <= model.prep.high)).all(axis=1)]
+    np.testing.assert_allclose(old.predict(inside), model.predict(inside), atol=1e-6, rtol=0)
+    beyond = X[600:610].assign(x=np.float32(hi + 2.0))
+    assert not np.allclose(old.predict(beyond), model.predict(beyond))
+
+
+def test_float64_extremes_raise_no_warning(backend: Any) -> None:
+    # a float64 frame passed directly (not through the native recipe) may hold 1e308: no overflow, finite predictions
+    rng = np.random.default_rng(9)
+    X, y = mixed_frame(600, rng, ["a", "b", "c", "d"])
+    X = X.astype({"x": np.float64, "noise": np.float64})
+    X.loc[::40, "x"] = 1.7e308
+    X.loc[1::40, "x"] = -1.7e308
+    X["all_big"] = np.where(np.arange(len(X)) % 2, 1e308, -1e308)  # more than 1% per tail: clipping cannot help, nothing may overflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = backend.fit(X, y, {}, ctx_for(X), later(), n_iterations=3)
+        pred = model.predict(X)
+    assert np.isfinite(pred).all()
+    assert np.isfinite(model.prep.mean).all() and np.isfinite(model.prep.std).all()

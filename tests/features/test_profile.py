@@ -322,6 +322,29 @@ def test_inf_in_feature_gives_hint() -> None:
     assert any("infinite" in h and "'x'" in h for h in p.hints)
 
 
+def test_extreme_values_give_a_hint_naming_the_column() -> None:
+    f = _frame(200)
+    f["sentinel"] = np.arange(200) % 17 * 1.0
+    f.loc[[3, 50], "sentinel"] = [1e308, -9.9e307]
+    f["unit_error"] = np.arange(200) % 13 + 1.0
+    f.loc[7, "unit_error"] = 5e9  # nine orders of magnitude above the rest, below the absolute limit
+    f["long_tail"] = np.exp(np.random.default_rng(0).normal(0.0, 2.0, 200))  # genuinely skewed, no hint
+    hints = [h for h in profile(f, "y").hints if "extreme" in h]
+    assert len(hints) == 2
+    assert "'sentinel'" in hints[0] and "2 extreme" in hints[0] and "clip" in hints[0] and "quantiles" in hints[0]
+    assert "'unit_error'" in hints[1] and "1 extreme" in hints[1]
+    assert not [h for h in profile(_frame(200), "y").hints if "extreme" in h]
+
+
+def test_extreme_value_hint_on_real_data(real) -> None:
+    f = real("adult")
+    assert not [h for h in profile(f, "income").hints if "extreme" in h]
+    f["capital_gain"] = f["capital_gain"].astype(np.float64)
+    f.loc[f.index[::100], "capital_gain"] = 1e308
+    hints = [h for h in profile(f, "income").hints if "extreme" in h]
+    assert len(hints) == 1 and "'capital_gain'" in hints[0] and "20 extreme" in hints[0]
+
+
 def test_to_dict_is_json_safe_and_round_trips() -> None:
     f = _frame().assign(y=np.tile([1, 2, 3], 20), row=np.arange(60))
     p = profile(f, "y")
