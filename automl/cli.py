@@ -203,14 +203,13 @@ def _source_line(inputs: dict[str, Any]) -> str:
     source = getattr(frame, "attrs", {}).get("source") if frame is not None else None
     if not source:
         return ""
+    from features.io import DELIMITER_NAMES
+
     how = source["format"]
     if source.get("delimiter"):
-        how += f", {_DELIMITERS.get(source['delimiter'], repr(source['delimiter']))}-separated"
+        how += f", {DELIMITER_NAMES.get(source['delimiter'], repr(source['delimiter']))}-separated"
     what = f"table {source['table']!r}" if source.get("table") else "a query" if source.get("query") else ""
     return f"data: {source['path']}{' ' + what if what else ''} ({how}): {len(frame)} rows x {frame.shape[1]} columns"
-
-
-_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def _plan_words(validation: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ SUPPORTED = (
     ".csv, .tsv, .txt (comma, semicolon, tab or pipe separated), .json, .jsonl or .ndjson, each optionally compressed as .gz, .bz2, .xz "
     "or .zip, .parquet or .pq, or a database URL such as sqlite:///shop.db or postgresql://user@host/dbname"
 )
-_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # schemes that name a remote file rather than a database: read_table does not download
 _REMOTE_SCHEMES = {"file", "http", "https", "ftp", "sftp", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "hdfs", "webhdfs"}
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
@@ -174,7 +174,7 @@ def _read_delimited(p: Path, compression: str | None, source_info: dict[str, Any
         raise DataError(f"{str(p)!r} is not valid {encoding} text past its first lines ({exc.reason}); re-save it as UTF-8.") from None
     except pd.errors.ParserError as exc:
         message = _one_line(exc).removeprefix("Error tokenizing data. C error: ")
-        raise DataError(f"Could not parse {str(p)!r} as {_DELIMITERS[delimiter]}-separated text ({message}); fix that line or quote its fields.") from None
+        raise DataError(f"Could not parse {str(p)!r} as {DELIMITER_NAMES[delimiter]}-separated text ({message}); fix that line or quote its fields.") from None
 
 
 def _head(stream: IO[bytes]) -> tuple[bytes, bool]:
@@ -233,7 +233,7 @@ def _field_counts(sample: str, delimiter: str, complete: bool) -> list[int]:
 
 def _sniff_delimiter(sample: str, complete: bool, default: str, shown: str) -> str:
     """The one candidate delimiter on which the header and the first lines agree; DataError when none or several do."""
-    counts = {d: _field_counts(sample, d, complete) for d in _DELIMITERS}
+    counts = {d: _field_counts(sample, d, complete) for d in DELIMITER_NAMES}
     consistent, mostly = [], []
     for d, c in counts.items():
         if not c or c[0] < 2:
@@ -247,25 +247,27 @@ def _sniff_delimiter(sample: str, complete: bool, default: str, shown: str) -> s
     if len(consistent) == 1:
         return consistent[0]
     if len(consistent) > 1:
-        both = " and ".join(f"{_DELIMITERS[d]} ({counts[d][0]} fields)" for d in consistent)
+        both = " and ".join(f"{DELIMITER_NAMES[d]} ({counts[d][0]} fields)" for d in consistent)
         raise DataError(
             f"Cannot tell the delimiter of {shown!r}: its first lines split evenly on {both}; "
             "quote the fields that contain the other character, or re-save it as a comma-separated file with quoted text."
         )
     if len(mostly) == 1:
         d = mostly[0]
-        log.warning("%s: some of the first lines do not have the header's %d %s-separated fields", shown, counts[d][0], _DELIMITERS[d])
+        log.warning("%s: some of the first lines do not have the header's %d %s-separated fields", shown, counts[d][0], DELIMITER_NAMES[d])
         return d
     if all(max(c, default=1) <= 1 for c in counts.values()):
         return default  # one column: no candidate occurs outside quotes
     for d, c in counts.items():
         if len(c) > 1 and all(n == c[0] + 1 for n in c[1:]):  # R's write.table and some exports leave the row-name column unnamed
             raise DataError(
-                f"{shown!r} has one {_DELIMITERS[d]}-separated field more on every line than in its header ({c[0]}); "
+                f"{shown!r} has one {DELIMITER_NAMES[d]}-separated field more on every line than in its header ({c[0]}); "
                 "add a name for the first (row name) column to the header."
             )
     seen = "; ".join(
-        f"{_DELIMITERS[d]}: header {c[0]}, lines {min(c[1:], default=c[0])} to {max(c[1:], default=c[0])}" for d, c in counts.items() if max(c, default=1) > 1
+        f"{DELIMITER_NAMES[d]}: header {c[0]}, lines {min(c[1:], default=c[0])} to {max(c[1:], default=c[0])}"
+        for d, c in counts.items()
+        if max(c, default=1) > 1
     )
     raise DataError(
         f"Cannot tell the delimiter of {shown!r}: with none of comma, semicolon, tab or pipe do its first lines have the header's number of fields "
