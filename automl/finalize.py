@@ -66,7 +66,7 @@ class Packaged:
         """One phrase: what the claimed scores were measured on."""
         if self.basis == "cv":
             return f"the {len(self.record.fold_scores)}-fold validation estimate of its configuration (refitted on all rows)"
-        return f"its own validation fold ({self.refit['n_rows']} training rows; no time to refit on all rows)"
+        return f"its own validation fold (a model trained on {self.refit['n_rows']} rows, not refitted on all rows)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
