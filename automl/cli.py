@@ -26,7 +26,7 @@ EXIT_ERROR = 2
 EXIT_CRITERIA_FAILED = 3
 SUMMARY_COLUMNS = [
     "rank", "model_id", "features", "backend", "device", "score_mean", "score_std",
-    "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status",
+    "fit_s", "predict_ms_p95", "model_mb", "passed_all", "status", "packaged",
 ]
 
 

@@ -49,7 +49,8 @@ ENSEMBLE_RESERVE_MEMBERS = 3  # the refit reserve covers this many of the best c
 FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates stay in memory (refit fallback)
 BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
 GPU_COST_FACTOR = 0.2  # a CUDA fit's cost relative to the same fit on the CPU cores (a rough, conservative speedup)
-PLAN_TRIALS = 3  # the validation plan must afford this many trials at the cost of the search's first fold
+PLAN_TRIALS = 3  # the validation plan must afford this many trials at the cost of the search's first folds
+PLAN_SAMPLES = 2  # first folds the plan is sized from (the cheaper counts: a first fit also pays one-time warm-ups)
 PLAN_ATTR = "n_folds"  # study attribute: the folds the plan kept, so a resumed search scores on the same ones
 
 
@@ -274,6 +275,7 @@ class Controller:
         self.plan_note = ""
         stored = self.study.user_attrs.get(PLAN_ATTR)
         self._plan_sized = stored is not None
+        self._fold_costs: list[float] = []
         if stored is not None and int(stored) < len(data.splits):
             self.data = data.first_folds(int(stored))
 
@@ -348,17 +350,24 @@ class Controller:
         """Splits the validation plan uses now (a prefix of the shared ones)."""
         return len(self.data.splits)
 
-    def _size_plan(self, fold_s: float) -> None:
-        """After the search's first fold: keep the planned folds only if `PLAN_TRIALS` trials at this fold's
-        cost fit in the search time; else one k-fold (no repeats), else the first folds of it (the first alone
-        is a holdout). Every trial then scores on the same folds, and the ensemble on the rows they predict."""
+    def _observe_fold(self, fold_s: float) -> None:
+        """Collect the search's first fold costs and size the plan from the cheaper of `PLAN_SAMPLES` (one slow,
+        cold first fit must not cut the plan), or from the first alone when waiting for a second cannot fit."""
+        self._fold_costs.append(fold_s)
+        available = self.search_remaining() + sum(self._fold_costs)
+        if len(self._fold_costs) >= PLAN_SAMPLES or len(self.data.splits) == 1 or 2 * fold_s > available:
+            self._size_plan(min(self._fold_costs), available)
+
+    def _size_plan(self, fold_s: float, available: float) -> None:
+        """Keep the planned folds only if `PLAN_TRIALS` trials at `fold_s` per fold fit in `available` seconds of
+        search; else one k-fold (no repeats), else the first folds of it (the first alone is a holdout). Every
+        trial then scores on the same folds, and the ensemble on the rows they predict."""
         self._plan_sized = True
         total, k = len(self.data.splits), self.data.folds_per_repeat
-        available = self.search_remaining() + fold_s
         ladder = sorted({total, *range(1, k + 1)}, reverse=True)
         n = next((n for n in ladder if n * fold_s * PLAN_TRIALS <= available), 1)
         if n < total:
-            self.plan_note = f"{n} of {total} planned folds: one fold took {fold_s:.2f}s and {available:.1f}s were left for the search"
+            self.plan_note = f"{n} of {total} planned folds: a fold took {fold_s:.2f}s and {available:.1f}s were left for the search"
             logger.info("validation plan: %s", self.plan_note)
             self.data = self.data.first_folds(n)
         with contextlib.suppress(Exception):  # an in-memory study always takes it; a remote one may hiccup
@@ -456,7 +465,7 @@ class Controller:
             else:
                 with self._lock:
                     if not self._plan_sized:
-                        self._size_plan(self.budget.clock() - last[0])
+                        self._observe_fold(self.budget.clock() - last[0])
                 losses.append(loss)
                 if report:
                     trial.report(sum(losses) / len(losses), fold + offset)

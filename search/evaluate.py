@@ -239,6 +239,13 @@ def evaluate(
     record.duration_s = time.perf_counter() - started
     if record.status not in SCORED or first is None:
         return record, None
+    n = planned()
+    if len(fold_scores) > n:  # the plan shrank below the folds this trial had scored: compare on the same ones
+        if len(record.n_iterations) == len(fold_scores):
+            record.n_iterations = record.n_iterations[:n]
+        record.fold_truncated = record.fold_truncated[:n]
+        fold_scores = fold_scores[:n]
+        fold_metrics = {name: vals[:n] for name, vals in fold_metrics.items()}
     record.fold_scores = fold_scores
     record.fold_metrics = fold_metrics
     record.score_mean = float(np.mean(fold_scores))

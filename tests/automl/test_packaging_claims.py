@@ -101,6 +101,7 @@ class _CutBackend(Backend):
     modes: ClassVar[list[str]] = ["cut", "good"]
     clock: FakeClock
     step = 0.0
+    first_steps: ClassVar[list[float]] = []  # the first fits' costs, before `step` applies
 
     def search_space(self, ctx: FitContext) -> dict:
         return {"mode": CategoricalDistribution(self.modes)}
@@ -109,7 +110,7 @@ class _CutBackend(Backend):
         return [{"mode": m} for m in self.modes]
 
     def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
-        self.clock.advance(self.step)
+        self.clock.advance(self.first_steps.pop(0) if self.first_steps else self.step)
         if params["mode"] == "cut":
             return _FeatureModel("month", 1.0, FitInfo(n_iterations=1, truncated=True))
         return _FeatureModel("age", -1.0, FitInfo(n_iterations=50, truncated=False))
@@ -118,7 +119,8 @@ class _CutBackend(Backend):
         raise NotImplementedError
 
 
-def _search(modes: list[str], n_repeats: int = 1, step: float = 0.0, seconds: float = 1000, no_time_after: bool = False):
+def _search(modes: list[str], n_repeats: int = 1, step: float = 0.0, seconds: float = 1000, no_time_after: bool = False,
+            first_steps: tuple[float, ...] = ()):
     """A search over `modes`; with `no_time_after` the clock jumps to the budget's end after the last trial."""
     data = load_slice("german_credit", 300)
     prof = profile(data, "credit")
@@ -129,7 +131,7 @@ def _search(modes: list[str], n_repeats: int = 1, step: float = 0.0, seconds: fl
     task = Task(prof.task, (get_metric("roc_auc", prof.task),), tuple(parse_criteria("roc_auc >= 0.5", prof.task)), 2)
     clock = FakeClock()
     backend = _CutBackend()
-    backend.modes, backend.clock, backend.step = modes, clock, step
+    backend.modes, backend.clock, backend.step, backend.first_steps = modes, clock, step, list(first_steps)
     budget = Budget(seconds, clock)
 
     def out_of_time(record: Any, board: Any) -> None:
@@ -188,6 +190,21 @@ def test_the_validation_plan_shrinks_to_what_the_first_fold_cost_affords():
     assert first.status == "ok" and len(first.fold_scores) == 5
     assert all(len(r.fold_scores) <= 5 for r in outcome.leaderboard.records())
     assert controller.data.plan() == {"kind": "kfold", "n_folds": 5, "n_repeats": 1, "used_folds": 5}
+
+
+def test_one_slow_cold_first_fold_does_not_cut_the_plan():
+    # the first fit costs 40 s of 100 (a cold start), the next ones 0.1 s: the cheaper of two samples sizes the plan
+    controller, outcome, _, _ = _search(["good"], n_repeats=3, step=0.1, seconds=100, first_steps=(40.0,))
+    assert controller.n_folds() == 15 and controller.plan_note == ""
+    assert len(outcome.leaderboard.records()[0].fold_scores) == 15
+
+
+def test_a_plan_cut_below_the_folds_already_scored_rescores_the_first_trial_on_the_kept_ones():
+    # two 20 s folds of 100 s: only a holdout affords 3 trials, and the first trial had scored 2 folds by then
+    controller, outcome, _, _ = _search(["good", "cut"], step=20.0, seconds=100)
+    assert controller.n_folds() == 1 and controller.data.plan()["kind"] == "holdout"
+    first = next(r for r in outcome.leaderboard.records() if r.number == 0)
+    assert len(first.fold_scores) == 1 and first.score_mean == first.fold_scores[0] and len(first.fold_truncated) == 1
 
 
 # -- small budgets still return a working package -------------------------------------------------------
