@@ -10,12 +10,40 @@ values are kept.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 F32_MAX = float(np.finfo(np.float32).max)
 CLIP_QUANTILES = (0.01, 0.99)
 CLIP_QUANTILES_FLAT = (0.001, 0.999)
+
+
+@dataclass(frozen=True)
+class NumericStats:
+    """Per column: clip bounds, then the median (imputation), mean and std (standardization) of the clipped values."""
+
+    low: np.ndarray
+    high: np.ndarray
+    median: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def numeric_stats(raw: np.ndarray, bound_dtype: type = np.float64) -> NumericStats:
+    """The statistics of a float64 matrix (NaN = missing, within float32 range) that dense inputs are scaled with:
+    clipped to `clip_bounds` (cast to `bound_dtype`, the precision the transform clips with), missing values
+    imputed with the clipped median (0 for an all-missing column), a std of 1 for a constant column."""
+    low, high = (b.astype(bound_dtype) for b in clip_bounds(raw))
+    clipped = np.clip(raw, low, high)  # NaN stays NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no median; repaired just below
+        median = np.nanmedian(clipped, axis=0)
+    median = np.where(np.isfinite(median), median, 0.0)
+    # clipped values lie within float32 range: the mean and the squares of the std cannot overflow in float64
+    filled = np.where(np.isnan(raw), median, clipped)
+    std = filled.std(axis=0)
+    return NumericStats(low, high, median, filled.mean(axis=0), np.where(std > 1e-12, np.minimum(std, F32_MAX), 1.0))
 
 
 def clip_bounds(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from backends._common import (
 )
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
 from backends.errors import ConfigError, DataError, PackageError
-from backends.numeric import F32_MAX, clip_bounds
+from backends.numeric import F32_MAX, numeric_stats
 from backends.registry import register
 
 logger = logging.getLogger(__name__)
@@ -109,18 +108,9 @@ class _Prep:
             raise DataError("The training set has no feature columns; pass at least one column.")
         raw = _numeric_matrix(X, numeric)
         missing = np.isnan(raw)
-        low, high = (b.astype(np.float32) for b in clip_bounds(raw))
-        clipped = np.clip(raw, low, high)  # with the float32 bounds transform uses; NaN stays NaN
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column warns; it is repaired just below
-            median = np.nanmedian(clipped, axis=0)
-        # an all-NaN column has no median: impute 0 (it then only feeds its indicator)
-        median = np.where(np.isfinite(median), median, 0.0)
-        # values within float32 range: the mean and the squares of the std cannot overflow in float64
-        filled = np.where(missing, median, clipped)
-        mean = filled.mean(axis=0) if len(numeric) else np.zeros(0)
-        std = filled.std(axis=0) if len(numeric) else np.ones(0)
-        std = np.where(std > 1e-12, np.minimum(std, F32_MAX), 1.0)
+        # bounds in float32, as the transform clips with them; an all-NaN column is imputed 0 (it feeds its indicator)
+        st = numeric_stats(raw, bound_dtype=np.float32)
+        low, high, median, mean, std = st.low, st.high, st.median, st.mean, st.std
         categories: list[list[Any]] = []
         cat_maps: list[np.ndarray] = []
         for col in categorical:

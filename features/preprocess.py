@@ -8,7 +8,7 @@ Two recipes, chosen by the backend:
   its length and word count.
 * ``dense`` (linear models, sklearn forests): everything float32 without NaN. Numeric
   values (and the datetime/text parts) are clipped to their training 1%/99% quantiles
-  (see `clip_bounds`), imputed with the training median, get a missing-indicator column
+  (see `backends.numeric`), imputed with the training median, get a missing-indicator column
   where the training fold had gaps, and are standardized with statistics of the clipped
   values; categoricals are one-hot over the top 32 training levels (unseen -> all zeros).
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from backends.errors import ConfigError, DataError
-from backends.numeric import F32_MAX, clip_bounds
+from backends.numeric import F32_MAX, numeric_stats
 from features.profile import DataProfile, as_str, datetime_format, name_list, str_values, to_datetime
 
 log = logging.getLogger(__name__)
@@ -152,23 +151,13 @@ class Preprocessor:
         if self.recipe == "dense":
             raw = self._numeric_matrix(frame)
             missing = np.isnan(raw)
-            lo, hi = clip_bounds(raw)
-            clipped = np.clip(raw, lo, hi)  # NaN stays NaN
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no median; repaired just below
-                median = np.nanmedian(clipped, axis=0)
-            median = np.where(np.isfinite(median), median, 0.0)
-            # clipped values lie within float32 range: the mean and the squares of the std cannot overflow
-            filled = np.where(missing, median, clipped)
-            mean = filled.mean(axis=0)
-            std = filled.std(axis=0)
-            std = np.where(std > 1e-12, std, 1.0)
+            st = numeric_stats(raw)
             self._stats = {
-                "clip_low": [float(v) for v in lo],
-                "clip_high": [float(v) for v in hi],
-                "median": [float(v) for v in median],
-                "mean": [float(v) for v in mean],
-                "std": [float(v) for v in std],
+                "clip_low": [float(v) for v in st.low],
+                "clip_high": [float(v) for v in st.high],
+                "median": [float(v) for v in st.median],
+                "mean": [float(v) for v in st.mean],
+                "std": [float(v) for v in st.std],
                 "indicator": [bool(v) for v in missing.any(axis=0)],
             }
         self._cache()
