@@ -39,7 +39,6 @@ from search.task import TABLE_VIEW, SearchData, Task, View
 logger = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seed range
-registry.preload()  # a budget of a few seconds must not go to importing torch and scikit-learn's estimators
 
 
 @dataclass
@@ -153,8 +152,10 @@ def fit(
     `trials_per_gpu` runs that many trials on each GPU at once (raise it when one trial leaves most
     of the GPU's memory free).
     """
+    # one-time imports, once per process, are not part of any budget: a few seconds must not go to importing
+    # torch and scikit-learn's estimators, or Featuretools and tsfresh
+    registry.preload(backends)
     if tables is not None:
-        # Featuretools and tsfresh are imported on first use, once per process: not part of any budget
         import featuretools  # noqa: F401
     if series is not None:
         import tsfresh.feature_extraction  # noqa: F401

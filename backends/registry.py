@@ -40,10 +40,12 @@ def names() -> list[str]:
     return list(_MODULES)
 
 
-def preload() -> None:
-    """Import every backend whose libraries are installed (torch, LightGBM, ...), so that a `fit` budget pays for
-    work, not for one-time imports; a missing optional library is skipped here and reported by `available`."""
-    for module in dict.fromkeys(_MODULES.values()):
+def preload(only: Iterable[str] | None = None) -> None:
+    """Import the backends named in `only` (default: all) whose libraries are installed (torch, LightGBM, ...), so
+    that a `fit` budget pays for work, not for one-time imports; a missing optional library or an unknown name is
+    skipped here and reported by `available` or `get`."""
+    chosen = names() if only is None else [n for n in only if n in _MODULES]
+    for module in dict.fromkeys(_MODULES[n] for n in chosen):
         try:
             importlib.import_module(module)
         except ImportError:
