@@ -25,13 +25,14 @@ from search.controller import Controller, SearchOutcome
 from search.criteria import verdicts
 from search.ensemble import ensemble_record
 from search.evaluate import FittedCandidate, near_constant, refit, refit_estimate, refit_rounds
-from search.leaderboard import TrialRecord
+from search.leaderboard import TrialRecord, failure_reasons
 
 logger = logging.getLogger(__name__)
 
 MIN_ROUNDS = 10  # a deadline-stopped fit with fewer rounds (or epochs), and nothing to compare with, is cut short
 CUT_FRACTION = 0.5  # ... or with under this fraction of the rounds its configuration reached on other folds
 FLAT_SAMPLE_ROWS = 2_000  # rows a refitted model predicts to check that its predictions vary
+_NO_ENSEMBLE_REFIT = "refitting every member does not fit the budget"
 MAX_CANDIDATES = 10  # candidates tried in rank order before the best incomplete one is packaged
 MIN_FIRST_FIT_ESTIMATE_S = 2.0  # what a first fit is assumed to need when none was measured
 
@@ -151,8 +152,6 @@ class Finalizer:
     def run(self) -> Packaged:
         """The first complete candidate in rank order; else the best incomplete one, flagged."""
         ranked = [r for r in self.outcome.leaderboard.records() if r.ok]
-        if not ranked:
-            self.outcome.leaderboard.best()  # raises the SearchError that lists why every trial failed
         fallback: Packaged | None = None
         for record in ranked[:MAX_CANDIDATES]:
             if fallback is not None and self._unaffordable(record):
@@ -198,9 +197,8 @@ class Finalizer:
                 logger.warning("refit of %s on all rows failed (%s); trying its fold-0 model", record.model_id, exc)
         else:
             reason = f"not enough time left for a refit (needs ~{estimate:.1f}s, {deadline.remaining():.1f}s left)"
-        rows = len(self.data.splits[0][0])
-        logger.info("%s: its fold-0 model (%d rows) instead of a refit: %s", record.model_id, rows, reason)
-        note = {"on_all_rows": False, "n_rows": rows, "reason": reason}
+        note = self._fold_note(reason)
+        logger.info("%s: its fold-0 model (%d rows) instead of a refit: %s", record.model_id, note["n_rows"], reason)
         return self._packaged([(record, fold_model, 1.0)], record, "fold", note), fold_problem(record, fold_model)
 
     def _ensemble(self, record: TrialRecord) -> tuple[Packaged, str | None]:
@@ -241,7 +239,7 @@ class Finalizer:
         if len(kept) == 1:
             rec, fitted, _ = kept[0]
             self.notes.append(f"{record.model_id} reduced to its one complete member {rec.model_id}")
-            note = self._refit_note(fitted) if ensemble.refit else {"on_all_rows": False, "n_rows": len(self.data.splits[0][0])}
+            note = self._refit_note(fitted) if ensemble.refit else self._fold_note(_NO_ENSEMBLE_REFIT)
             return self._packaged([(rec, fitted, 1.0)], rec, basis, note), None
         if len(kept) < len(chosen):
             # the blend of what is left is another ensemble: claim its own scores, on the same folds
@@ -252,9 +250,8 @@ class Finalizer:
         if ensemble.refit:
             note = {"on_all_rows": True, "n_rows": len(self.data.y), "members": notes}
         else:
-            rows = len(self.data.splits[0][0])
-            logger.warning("packaging the ensemble's fold-0 models (%d rows each): refitting them all does not fit the budget", rows)
-            note = {"on_all_rows": False, "n_rows": rows, "reason": "refitting every member does not fit the budget", "members": notes}
+            note = self._fold_note(_NO_ENSEMBLE_REFIT) | {"members": notes}
+            logger.warning("packaging the ensemble's fold-0 models (%d rows each): %s", note["n_rows"], _NO_ENSEMBLE_REFIT)
         return self._packaged(kept, record, basis, note), None
 
     # -- helpers ------------------------------------------------------------------------
@@ -266,6 +263,9 @@ class Finalizer:
         ctx = self.controller.refit_context(record.backend, len(self.data.y))
         backend = self.controller.backends[record.backend]
         return refit(backend, record, self.data, ctx, deadline, self.controller.cache, self.preprocessors)
+
+    def _fold_note(self, reason: str) -> dict[str, Any]:
+        return {"on_all_rows": False, "n_rows": len(self.data.splits[0][0]), "reason": reason}
 
     def _refit_note(self, fitted: FittedCandidate) -> dict[str, Any]:
         info = fitted.model.info
@@ -285,8 +285,7 @@ def no_model_error(board: Any, budget: Budget, before_search_s: float) -> Search
     records = [r for r in board.records() if not r.is_ensemble]
     failures = [r for r in records if r.status in ("failed", "oom")]
     if records and len(failures) == len(records):
-        reasons = "; ".join(sorted({f"{r.backend}: {r.status} {r.error}".strip() for r in failures})[:5])
-        return SearchError(f"No candidate finished successfully ({reasons}); check the data or the backends.")
+        return SearchError(f"No candidate finished successfully ({failure_reasons(failures)}); check the data or the backends.")
     durations = [r.duration_s for r in records if math.isfinite(r.duration_s)]
     first_fit = max([MIN_FIRST_FIT_ESTIMATE_S, *(2 * d for d in durations)])
     reserve = budget.packaging_reserve() + budget.slack()

@@ -271,7 +271,6 @@ class Controller:
         self._lock = threading.Lock()  # the board, the kept fold models and the callbacks, shared by lanes
         self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None, parallel=len(self.slots) > 1)
         self._check_signature()
-        self.planned_folds = len(data.splits)
         self.plan_note = ""
         stored = self.study.user_attrs.get(PLAN_ATTR)
         self._plan_sized = stored is not None

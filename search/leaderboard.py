@@ -117,6 +117,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def failure_reasons(records: Iterable[TrialRecord]) -> str:
+    """Up to five distinct "backend: status error" phrases, for an error that says why no trial succeeded."""
+    return "; ".join(sorted({f"{r.backend}: {r.status} {r.error}".strip() for r in records})[:5])
+
+
 class Leaderboard:
     """Every candidate of one search, ranked by the selection rule."""
 
@@ -143,7 +148,7 @@ class Leaderboard:
         """The selected candidate; SearchError if no trial succeeded."""
         ranked = self.records()
         if not ranked or not ranked[0].ok:
-            reasons = "; ".join(sorted({f"{r.backend}: {r.status} {r.error}".strip() for r in ranked})[:5])
+            reasons = failure_reasons(ranked)
             raise SearchError(
                 "No candidate finished successfully"
                 + (f" ({reasons})" if reasons else "")
