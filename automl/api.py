@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,7 @@ from search.leaderboard import Leaderboard
 from search.metrics import Metric, get_metric
 from search.splits import make_splits, n_repeats_for, screen_split
 from search.task import TABLE_VIEW, SearchData, Task, View
+from search.workers import check_workers, plan_workers
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def fit(
     callbacks: Sequence[TrialCallback] = (),
     table: str | None = None,
     query: str | None = None,
+    workers: int | str = "auto",
+    workdir: str | Path | None = None,
 ) -> Result:
     """Search for the best model of `target` within `time_budget` seconds, from one of three inputs.
 
@@ -151,6 +155,14 @@ def fit(
     `device` is "auto" (a GPU wherever a backend's probe shows it works), "cpu", "cuda" or "cuda:N";
     `trials_per_gpu` runs that many trials on each GPU at once (raise it when one trial leaves most
     of the GPU's memory free).
+
+    `workers` runs trials side by side in that many worker processes ("auto": chosen from the cores,
+    GPUs, data size, free memory and budget; the report's "workers" block says what and why). With
+    `workers=1` the search runs in this process, one trial at a time, and a fixed `seed` and `n_trials`
+    give the same leaderboard every time; with more, trials finish in an order the machine decides, so
+    the leaderboard may differ between runs (every trial still scores on the same folds). `workdir`
+    keeps the search's study journal and artifacts (out-of-fold predictions, fold models): pass the same
+    folder again to resume a killed search; without it a temporary folder serves.
     """
     # one-time imports, once per process, are not part of any budget: a few seconds must not go to importing
     # torch and scikit-learn's estimators, or Featuretools and tsfresh
@@ -163,6 +175,7 @@ def fit(
     budget = Budget(check_budget(time_budget))
     check_seed(seed)
     check_request(device)  # a bad spelling or a GPU this process lacks fails before any costly work
+    requested_workers = check_workers(workers)
     if not isinstance(trials_per_gpu, int) or isinstance(trials_per_gpu, bool) or trials_per_gpu < 1:
         raise ConfigError(f"trials_per_gpu must be a positive integer, got {trials_per_gpu!r}.")
     if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
@@ -177,12 +190,12 @@ def fit(
     if (table is not None or query is not None) and not isinstance(data, (str, Path)):
         raise ConfigError("table= and query= name what to read from a database URL passed as data=, e.g. data='sqlite:///shop.db'.")
     if tables is not None:
-        inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, time_budget)
+        inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, budget)
     elif series is not None:
         from features.timeseries import SeriesSpec
 
         spec = SeriesSpec(column_id=column_id, column_sort=column_sort, column_value=column_value, column_kind=column_kind)
-        inputs = _series_inputs(series, labels, target, spec, feature_recipes, task, time_budget)
+        inputs = _series_inputs(series, labels, target, spec, feature_recipes, task, budget)
     else:
         if target is None:
             raise ConfigError("target is required: name the column of `data` to predict.")
@@ -209,25 +222,33 @@ def fit(
 
     y = _encode_target(inputs.label, prof)
     n_features = max(len(v.profile.feature_columns) for v in inputs.views.values())
-    n_repeats = n_repeats_for(len(y), n_features, float(time_budget))
+    n_repeats = n_repeats_for(len(y), n_features, budget)
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
     search_data = SearchData(inputs.views, y, splits, screen=screen_split(splits, y, prof.task, seed), n_repeats=n_repeats)
     data_print = inputs.fingerprint
     name = study_name or f"automl-{data_print[:12]}-seed{seed}"
+    worker_plan = plan_workers(
+        requested_workers, plan, per_gpu=trials_per_gpu, cells=len(y) * n_features * max(1, the_task.n_classes if the_task.n_classes > 2 else 1),
+        data_mb=_data_mb(search_data), budget_s=budget.remaining(), sequential_reason=_sequential_reason(the_task, search_data, families),
+    )
     controller = Controller(
         the_task, search_data, families, budget,
         plan=plan, per_gpu=trials_per_gpu, n_trials=n_trials, storage=storage, study_name=name, callbacks=callbacks,
+        workers=worker_plan, workdir=workdir,
     )
-    t_search = time.monotonic()
-    outcome = controller.run()
-    search_s = time.monotonic() - t_search
-    board = outcome.leaderboard
+    try:
+        t_search = time.monotonic()
+        outcome = controller.run()
+        search_s = time.monotonic() - t_search
+        board = outcome.leaderboard
 
-    t_refit = time.monotonic()
-    if not any(r.ok for r in board.records()):
-        raise no_model_error(board, budget, t_search - t0)
-    packaged = Finalizer(outcome, controller, budget).run()
-    refit_s = time.monotonic() - t_refit
+        t_refit = time.monotonic()
+        if not any(r.ok for r in board.records()):
+            raise no_model_error(board, budget, t_search - t0)
+        packaged = Finalizer(outcome, controller.refit_plan, the_task, budget).run()
+        refit_s = time.monotonic() - t_refit
+    finally:
+        controller.close()
     trial_counts = board.counts(trials_only=True)
     used = controller.data  # the validation plan the search ended with
 
@@ -264,6 +285,7 @@ def fit(
             "n_trials": sum(trial_counts.values()),
             "ensemble": outcome.ensemble is not None,
         },
+        "workers": worker_plan.to_dict() | {"note": controller.worker_note, "storage": _storage_kind(controller.storage)},
         "device": plan.requested,
         "devices": plan.to_dict() | {"trials": _trials_per_device(board)},
         "backends": [b.name for b in families],
@@ -336,7 +358,7 @@ def _synthesis_report(built: Sequence[BuiltView], rss_before: float) -> dict[str
 def _relational_inputs(
     tables: Mapping[str, pd.DataFrame], target_table: str | None, target: str | None, relationships: Sequence[Any] | None,
     index: Mapping[str, str] | None, time_index: Mapping[str, str] | None, categorical: Mapping[str, Sequence[str]] | None,
-    recipes: Sequence[str] | None, task: str | TaskType | None, time_budget: float,
+    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget,
 ) -> _Inputs:
     from features.relational import RelationalSpec
 
@@ -348,7 +370,7 @@ def _relational_inputs(
         raise ConfigError("Related tables need relationships=[(parent_table, parent_key, child_table, child_key), ...].")
     spec = RelationalSpec.build(tables, target_table, target, relationships, index=index, time_index=time_index, categorical=categorical)
     rss_before = peak_rss_mb()
-    built = relational_views(tables, spec, recipes, time_budget)
+    built = relational_views(tables, spec, recipes, budget)
     label = tables[target_table][target].reset_index(drop=True)
     views = _profiled_views(built, label, target, task)
     digest = hashlib.sha256()
@@ -359,7 +381,7 @@ def _relational_inputs(
 
 def _series_inputs(
     series: pd.DataFrame, labels: pd.DataFrame | None, target: str | None, spec: Any,
-    recipes: Sequence[str] | None, task: str | TaskType | None, time_budget: float,
+    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget,
 ) -> _Inputs:
     from features.timeseries import align_labels
 
@@ -377,10 +399,33 @@ def _series_inputs(
     label = aligned[target].reset_index(drop=True)
     classification = infer_task(label, task).is_classification  # the relevance filter tests classes or a trend
     rss_before = peak_rss_mb()
-    built = series_views(series, spec, ids, recipes, time_budget, classification)
+    built = series_views(series, spec, ids, recipes, budget, classification)
     views = _profiled_views(built, label, target, task)
     data_print = hashlib.sha256((fingerprint(series) + fingerprint(aligned)).encode()).hexdigest()
     return _Inputs(views, label, target, {bv.name: bv.synth for bv in built}, data_print, _synthesis_report(built, rss_before))
+
+
+def _data_mb(data: SearchData) -> float:
+    """Megabytes of the search's feature matrices (what each worker process holds a copy of)."""
+    seen: dict[int, float] = {}
+    for v in data.views.values():
+        seen.setdefault(id(v.X), float(v.X.memory_usage(deep=False).sum()) / 1e6)
+    return sum(seen.values())
+
+
+def _sequential_reason(task: Task, data: SearchData, families: Sequence[Any]) -> str:
+    """Why trials cannot go to worker processes (what they need does not pickle), or ""."""
+    try:
+        pickle.dumps((task, families, [v.select for v in data.views.values()]))
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means: run here
+        return f"the search's task or backends cannot be sent to another process ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def _storage_kind(storage: str | None) -> str:
+    if storage is None:
+        return "memory"
+    return storage.split(":", 1)[0] if "://" in storage else "journal"
 
 
 def _feature_sets(members: Sequence[Member], inputs: _Inputs) -> dict[str, FeatureSet]:

@@ -21,11 +21,13 @@ from automl.pipeline import Member
 from backends.contracts import FitInfo
 from backends.errors import SearchError
 from search.budget import Budget
-from search.controller import Controller, SearchOutcome
+from search.controller import SearchOutcome
 from search.criteria import verdicts
 from search.ensemble import ensemble_record
-from search.evaluate import FittedCandidate, near_constant, refit, refit_estimate, refit_rounds
+from search.evaluate import FittedCandidate, near_constant, refit_rounds
+from search.finalize import RefitPlan
 from search.leaderboard import TrialRecord, failure_reasons
+from search.task import Task
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +144,10 @@ def member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Membe
 class Finalizer:
     """Chooses and fits what `fit` packages (see the module docstring), within the budget's refit deadline."""
 
-    def __init__(self, outcome: SearchOutcome, controller: Controller, budget: Budget) -> None:
-        self.outcome, self.controller, self.budget = outcome, controller, budget
-        self.data = controller.data  # the validation plan the search ended with
-        self.criteria = controller.task.criteria
-        self.preprocessors: dict = {}  # all-rows preprocessors shared by members of one (feature set, recipe)
+    def __init__(self, outcome: SearchOutcome, plan: RefitPlan, task: Task, budget: Budget) -> None:
+        self.outcome, self.plan, self.task, self.budget = outcome, plan, task, budget
+        self.data = plan.data  # the validation plan the search ended with
+        self.criteria = task.criteria
         self.notes: list[str] = []
 
     def run(self) -> Packaged:
@@ -181,7 +182,7 @@ class Finalizer:
         """Refit on all rows when the budget allows, else the fold-0 model; the problem that bars it, if any."""
         fold_model = self.outcome.fold_model(record.number)
         deadline = self.budget.refit_deadline()
-        estimate = refit_estimate(record, self.data)
+        estimate = self.plan.estimate(record)
         reason = ""
         if fold_model is None or deadline.remaining() >= estimate:
             try:
@@ -211,14 +212,12 @@ class Finalizer:
         kept: list[tuple[TrialRecord, FittedCandidate, float]] = []
         notes: list[dict[str, Any]] = []
         deadline = self.budget.refit_deadline()
-        estimates = [refit_estimate(records[n], self.data) for n, _ in chosen]
+        estimates = [self.plan.estimate(records[n]) for n, _ in chosen]
         for i, (number, weight) in enumerate(chosen):
             rec = records[number]
             try:
                 if ensemble.refit:
-                    # share what is left in proportion to the expected refit times
-                    share = estimates[i] / max(1e-9, sum(estimates[i:]))
-                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * share))
+                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * self.plan.share(estimates, i)))
                     problem = refit_problem(rec, fitted, self.data.views[rec.features].X, self.data.y)
                 else:
                     fitted = self.outcome.fold_model(number)
@@ -244,7 +243,7 @@ class Finalizer:
         if len(kept) < len(chosen):
             # the blend of what is left is another ensemble: claim its own scores, on the same folds
             total = sum(w for _, _, w in kept)
-            rescored = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.controller.task, record.number)
+            rescored = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.task, record.number)
             self.notes.append(f"{record.model_id} packaged with {len(kept)} of {len(chosen)} members, rescored")
             record = rescored
         if ensemble.refit:
@@ -260,9 +259,7 @@ class Finalizer:
         return not record.is_ensemble and self.outcome.fold_model(record.number) is None and self.budget.refit_deadline().expired()
 
     def _refit(self, record: TrialRecord, deadline: Any) -> FittedCandidate:
-        ctx = self.controller.refit_context(record.backend, len(self.data.y))
-        backend = self.controller.backends[record.backend]
-        return refit(backend, record, self.data, ctx, deadline, self.controller.cache, self.preprocessors)
+        return self.plan.refit(record, deadline)
 
     def _fold_note(self, reason: str) -> dict[str, Any]:
         return {"on_all_rows": False, "n_rows": len(self.data.splits[0][0]), "reason": reason}

@@ -165,7 +165,7 @@ class IterationBudget:
         last = now - self._last
         self._last = now
         mean = (now - self._start) / self._steps
-        if self._deadline.at - now < self._margin * max(last, mean):
+        if self._deadline.remaining() < self._margin * max(last, mean):
             self.stopped = True
         return self.stopped
 

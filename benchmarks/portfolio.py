@@ -16,7 +16,7 @@
    and configurations are added one at a time to minimize the mean over datasets of the best
    normalized loss in the portfolio, with a mild penalty for fit time.
 4. A leave-one-dataset-out check: select on the other datasets, score the held-out one, next to
-   the current hand-picked portfolio (`search.controller.portfolio_order`).
+   the current hand-picked portfolio (`search.portfolio.portfolio_order`).
 5. Writes the ordered portfolio and how it was derived to `--out` (see benchmarks/PORTFOLIO.md).
 """
 
@@ -47,10 +47,10 @@ from backends._common import clip_to_space
 from backends.contracts import Backend, Deadline, Device, FitContext, TaskType
 from benchmarks.suite import Dataset, read_suite
 from features.profile import profile
-from search.controller import portfolio_order
 from search.evaluate import FoldCache, evaluate
 from search.leaderboard import TrialRecord
 from search.metrics import get_metric
+from search.portfolio import portfolio_order
 from search.splits import make_splits
 from search.task import SearchData, Task
 

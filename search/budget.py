@@ -46,14 +46,9 @@ class Budget:
         """Seconds kept for what trial deadlines do not bound: per-fold preprocessing and latency probes."""
         return min(5.0, max(1.0, 0.03 * self.seconds))
 
-    def refit_cap(self) -> float:
-        """The most seconds the search gives up for the final refit."""
-        return 0.3 * self.seconds
-
-    def search_deadline(self, refit_estimate: float) -> Deadline:
-        """When trials must stop so the refit (`refit_estimate` s) and packaging still fit."""
-        refit = min(refit_estimate, self.refit_cap())
-        return Deadline(self.start + self.seconds - self.packaging_reserve() - self.slack() - refit, self.clock)
+    def search_deadline(self, refit_reserve: float) -> Deadline:
+        """When trials must stop so the refit (`refit_reserve` s, see `search.finalize.RefitPlan.reserve`) and packaging still fit."""
+        return Deadline(self.start + self.seconds - self.packaging_reserve() - self.slack() - refit_reserve, self.clock)
 
     def trial_deadline(self, search: Deadline, have_model: bool) -> Deadline:
         """A trial may take half of what is left once some model exists, so one slow family cannot eat it all."""

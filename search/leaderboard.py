@@ -53,6 +53,9 @@ class TrialRecord:
     duration_s: float = math.nan
     source: str = "search"  # "portfolio" when the config came from the portfolio
     screen_score: float = math.nan  # the score of the screening fit on a row sample (big data)
+    worker: str = ""  # host:pid of the process that ran it
+    restored: bool = False  # finished by an earlier run of this study (a resumed search)
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # kind ("oof", "model") -> {"id", "sha256"}
     # out-of-fold predictions, kept in memory for ensembling; never serialized
     oof: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -199,6 +202,8 @@ class Leaderboard:
                 n_iterations=float(np.mean(r.n_iterations)) if r.n_iterations else math.nan,
                 status=r.status,
                 error=r.error,
+                worker=r.worker,
+                restored=r.restored,
             )
             rows.append(row)
         return pd.DataFrame(rows)

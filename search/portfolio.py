@@ -15,11 +15,13 @@ from typing import Any
 
 from backends import registry
 from backends._common import clip_to_space, dedupe
-from backends.contracts import Backend, FitContext
+from backends.contracts import Backend, Device, FitContext
 from backends.errors import ConfigError
 
 PORTFOLIO_FILE = "portfolio.json"
 _SCALARS = (bool, int, float, str)
+BIG_FIT_WORK = 500_000  # fit_work beyond which the warm start runs its cheapest entries first
+GPU_COST_FACTOR = 0.2  # a CUDA fit's cost relative to the same fit on the CPU cores (a rough, conservative speedup)
 
 # one context for every backend, or one per backend name (each sized for the device it runs on)
 Contexts = FitContext | Mapping[str, FitContext]
@@ -93,3 +95,68 @@ def portfolio_for(
 
 
 __all__ = ["PORTFOLIO_FILE", "Contexts", "context_for", "load_portfolio", "portfolio_for"]
+
+
+def estimated_cost(backend: Backend, params: dict, device: Device = Device.CPU) -> float:
+    """A relative cost: the family's hint, times the extra rounds a small learning rate needs (boosters), less on a GPU."""
+    lr = params.get("learning_rate") if backend.rounds_follow_learning_rate else None
+    cost = backend.relative_cost * (max(1.0, 0.1 / float(lr)) if lr else 1.0)
+    return cost * (GPU_COST_FACTOR if device is Device.CUDA else 1.0)
+
+
+def fit_work(ctx: Contexts) -> int:
+    """Rows x features x (classes for multiclass): what one fit's cost grows with."""
+    ctx = ctx if isinstance(ctx, FitContext) else next(iter(ctx.values()))
+    return ctx.n_rows * max(1, ctx.n_features) * (ctx.n_classes if ctx.n_classes > 2 else 1)
+
+
+def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[str, dict]]:
+    """What to enqueue before TPE, with each backend's space sized by its own context (`ctx` may map names
+    to contexts: a backend on a GPU gets its GPU space and configs).
+
+    The tuned portfolio (search/portfolio.json) comes first, except that each family it does not cover
+    (a newer one, such as the MLP) gets its cheapest own config right after the best tuned entry, so even
+    a short search tries it. Then the rest of the tuned portfolio; then, for families placed on a GPU, their
+    own configs the tuned portfolio (derived on CPU) lacks; then the uncovered families' other configs.
+    When one fit is costly (`BIG_FIT_WORK`), cheap entries go first (a stable sort by `estimated_cost`),
+    so the budget buys several models instead of a few slow ones."""
+    tuned = portfolio_for(backends, ctx)
+    covered = {name for name, _ in tuned}
+    firsts: list[tuple[str, dict]] = []
+    later: list[tuple[str, dict]] = []
+    for name, cfg in portfolio_order([b for b in backends if b.name not in covered], ctx):
+        (later if any(n == name for n, _ in firsts) else firsts).append((name, cfg))
+    on_gpu = [
+        (b.name, cfg)
+        for b in backends
+        if b.name in covered and context_for(ctx, b.name).device is Device.CUDA
+        for cfg in b.portfolio(context_for(ctx, b.name))
+        if (b.name, cfg) not in tuned
+    ]
+    entries = tuned[:1] + firsts + tuned[1:] + on_gpu + later
+    if fit_work(ctx) > BIG_FIT_WORK:
+        by_name = {b.name: b for b in backends}
+        entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1], context_for(ctx, e[0]).device))
+    return entries
+
+
+def with_views(entries: Sequence[tuple[str, dict]], views: Sequence[str]) -> list[tuple[str, dict, str]]:
+    """The warm start over several feature sets: the first (best) entry on every view, so each view gets
+    a fair first look, then the other entries round-robin over the views."""
+    if not entries:
+        return []
+    first, rest = entries[0], entries[1:]
+    out = [(first[0], first[1], v) for v in views]
+    out += [(name, params, views[i % len(views)]) for i, (name, params) in enumerate(rest)]
+    return out
+
+
+def portfolio_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[str, dict]]:
+    """The backends' own hand-picked configs, round-robin by relative cost (the pool and baseline of
+    benchmarks/portfolio.py; the search enqueues `warm_start_order`)."""
+    ordered = sorted(backends, key=lambda b: b.relative_cost)
+    configs = {b.name: b.portfolio(context_for(ctx, b.name)) for b in ordered}
+    out = []
+    for i in range(max((len(c) for c in configs.values()), default=0)):
+        out.extend((b.name, configs[b.name][i]) for b in ordered if i < len(configs[b.name]))
+    return out

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
 from backends.contracts import TaskType
+
+if TYPE_CHECKING:
+    from search.budget import Budget
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -31,11 +36,11 @@ def n_folds_for(n_rows: int) -> int:
     return 1
 
 
-def n_repeats_for(n_rows: int, n_columns: int, time_budget: float) -> int:
+def n_repeats_for(n_rows: int, n_columns: int, budget: Budget) -> int:
     """Repeats of 5-fold: 3 on small, cheap data when the budget allows, 2 on somewhat larger, else 1."""
     if n_folds_for(n_rows) != 5:
         return 1
-    cells_allowed = REPEAT_CELLS_PER_MINUTE * time_budget / 60.0
+    cells_allowed = REPEAT_CELLS_PER_MINUTE * budget.seconds / 60.0
     cells = n_rows * max(1, n_columns)
     if cells <= cells_allowed:
         return MAX_REPEATS

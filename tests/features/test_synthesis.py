@@ -10,6 +10,7 @@ import pytest
 import features.synthesis as synthesis
 import features.timeseries as timeseries
 from backends.errors import ConfigError
+from search.budget import Budget
 from tests.conftest import DATASETS
 
 
@@ -33,7 +34,7 @@ def gunpoint():
 def test_deeper_recipes_are_skipped_when_their_estimate_exceeds_the_share(mutagenesis, monkeypatch):
     tables, spec = mutagenesis
     monkeypatch.setattr(synthesis, "_estimate_dfs", lambda spec, recipe, tables: {"dfs-d0": 0.1, "dfs-d1": 1.0}.get(recipe, 100.0))
-    views = synthesis.relational_views(tables, spec, None, time_budget=60)
+    views = synthesis.relational_views(tables, spec, None, budget=Budget(60))
     assert [v.name for v in views] == ["dfs-d0", "dfs-d1"]
     assert list(views[0].frame.columns) == ["ind1", "inda", "logp", "lumo"]  # the baseline: the target table's own columns
     assert len(views[1].frame) == len(tables[spec.target_table]) and views[1].seconds > 0
@@ -43,7 +44,7 @@ def test_a_first_recipe_beyond_the_budget_is_a_clear_error(mutagenesis, monkeypa
     tables, spec = mutagenesis
     monkeypatch.setattr(synthesis, "_estimate_dfs", lambda spec, recipe, tables: 500.0)
     with pytest.raises(ConfigError, match="raise time_budget"):
-        synthesis.relational_views(tables, spec, ["dfs-d1"], time_budget=60)
+        synthesis.relational_views(tables, spec, ["dfs-d1"], budget=Budget(60))
 
 
 def test_the_estimate_is_zero_on_small_tables_and_positive_on_larger_ones(mutagenesis):
@@ -62,10 +63,10 @@ def test_the_estimate_is_zero_on_small_tables_and_positive_on_larger_ones(mutage
 def test_series_views_skip_efficient_beyond_the_share_and_share_the_matrix(gunpoint, monkeypatch):
     series, spec, ids = gunpoint
     monkeypatch.setattr(timeseries, "estimate_seconds", lambda *a, **k: 1e6)
-    names = [v.name for v in synthesis.series_views(series, spec, ids, None, time_budget=30, classification=True)]
+    names = [v.name for v in synthesis.series_views(series, spec, ids, None, budget=Budget(30), classification=True)]
     assert names == ["ts-raw", "ts-minimal"]  # MiniRocket and efficient both skipped
     monkeypatch.setattr(timeseries, "estimate_seconds", lambda *a, **k: 0.1)
-    views = {v.name: v for v in synthesis.series_views(series, spec, ids, ["ts-efficient", "ts-efficient-relevant"], 30, True)}
+    views = {v.name: v for v in synthesis.series_views(series, spec, ids, ["ts-efficient", "ts-efficient-relevant"], Budget(30), True)}
     assert views["ts-efficient-relevant"].frame is views["ts-efficient"].frame  # computed once, selected per fold
     assert views["ts-efficient-relevant"].select is not None and views["ts-efficient"].select is None
 
@@ -73,7 +74,7 @@ def test_series_views_skip_efficient_beyond_the_share_and_share_the_matrix(gunpo
 def test_unknown_recipes_and_kinds_are_config_errors(gunpoint):
     series, spec, ids = gunpoint
     with pytest.raises(ConfigError, match="ts-minimal"):
-        synthesis.series_views(series, spec, ids, ["dfs-d1"], 30, True)
+        synthesis.series_views(series, spec, ids, ["dfs-d1"], Budget(30), True)
     with pytest.raises(ConfigError, match="kind"):
         synthesis.synthesizer_from_dict({"kind": "pickle"})
     fitted = timeseries.SeriesFeatures(spec, "minimal")

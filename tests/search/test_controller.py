@@ -12,9 +12,10 @@ from optuna.distributions import CategoricalDistribution
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
 from features.profile import profile
 from search.budget import Budget
-from search.controller import Controller, portfolio_order, with_views
+from search.controller import Controller
 from search.criteria import parse_criteria
 from search.metrics import get_metric
+from search.portfolio import portfolio_order, with_views
 from search.splits import make_splits
 from search.task import SearchData, Task
 from tests.conftest import FakeClock, load_slice

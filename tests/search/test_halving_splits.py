@@ -7,7 +7,8 @@ import optuna
 import pytest
 
 from backends.contracts import TaskType
-from search.controller import PRUNE_AFTER_TRIALS, HalvingPruner, rung_steps
+from search.budget import Budget
+from search.pruning import PRUNE_AFTER_TRIALS, HalvingPruner, rung_steps
 from search.splits import make_splits, n_repeats_for, screen_split
 
 
@@ -61,11 +62,11 @@ def test_portfolio_configs_are_spared_on_folds_but_not_on_the_screen():
 
 
 def test_repeats_depend_on_size_and_budget():
-    assert n_repeats_for(750, 20, 60) == 3
-    assert n_repeats_for(3000, 20, 60) == 2
-    assert n_repeats_for(6000, 36, 60) == 1
-    assert n_repeats_for(3000, 20, 300) == 3  # a longer budget affords more
-    assert n_repeats_for(20_000, 2, 600) == 1  # 3-fold data is never repeated
+    assert n_repeats_for(750, 20, Budget(60)) == 3
+    assert n_repeats_for(3000, 20, Budget(60)) == 2
+    assert n_repeats_for(6000, 36, Budget(60)) == 1
+    assert n_repeats_for(3000, 20, Budget(300)) == 3  # a longer budget affords more
+    assert n_repeats_for(20_000, 2, Budget(600)) == 1  # 3-fold data is never repeated
 
 
 def test_repeated_kfold_covers_every_row_once_per_repeat():
@@ -94,8 +95,7 @@ def test_screen_is_a_sample_of_the_first_training_fold(n, expect):
 def test_warm_start_is_the_tuned_portfolio_with_cheap_entries_first_on_costly_fits():
     from backends import registry
     from backends.contracts import Device, FitContext
-    from search.controller import estimated_cost, fit_work, warm_start_order
-    from search.portfolio import portfolio_for
+    from search.portfolio import estimated_cost, fit_work, portfolio_for, warm_start_order
 
     backends = registry.available(TaskType.MULTICLASS, Device.CPU, None)
     by_name = {b.name: b for b in backends}

@@ -1,0 +1,74 @@
+"""The refit plan: what the search keeps back for refitting on all rows, what an ensemble's refit costs,
+each member's share of the refit time, and the refits themselves (device, threads, shared preprocessors).
+
+The controller asks it how much to reserve while trials run; `automl.finalize` asks it to refit
+what gets packaged. Nothing else reaches into the search's backends, contexts or fold cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from backends.contracts import Backend, Deadline, FitContext
+from search.budget import Budget
+from search.evaluate import FittedCandidate, FoldCache, refit, refit_estimate
+from search.leaderboard import TrialRecord
+from search.task import SearchData
+
+REFIT_CAP_SHARE = 0.3  # the most of the budget the search gives up for the final refit
+ENSEMBLE_RESERVE_MEMBERS = 3  # the reserve covers this many of the best candidates: an ensemble may need them all
+
+
+class RefitPlan:
+    """Refit costs and refits for one search; `data` is the validation plan the search uses now."""
+
+    def __init__(self, budget: Budget, backends: Mapping[str, Backend], contexts: Mapping[str, FitContext], n_jobs: int,
+                 data: SearchData, cache: FoldCache) -> None:
+        self.budget, self.backends, self.contexts, self.n_jobs = budget, dict(backends), dict(contexts), n_jobs
+        self.data, self.cache = data, cache
+        self.preprocessors: dict[tuple[str, str], Any] = {}  # all-rows preprocessors shared by members of one (view, recipe)
+
+    def cap(self) -> float:
+        return REFIT_CAP_SHARE * self.budget.seconds
+
+    def estimate(self, record: TrialRecord) -> float:
+        """Seconds a refit of `record` on all rows is expected to take."""
+        return refit_estimate(record, self.data)
+
+    def reserve(self, ranked: Sequence[TrialRecord]) -> float:
+        """Seconds to keep for the final refit: the best few of `ranked` (scored records, best first).
+
+        Only refits that fit under the cap count; when even the best one does not, nothing is reserved
+        and the search runs on: its fold-0 model is packaged instead of a refit.
+        """
+        total = 0.0
+        for r in [r for r in ranked if r.ok][:ENSEMBLE_RESERVE_MEMBERS]:
+            estimate = self.estimate(r)
+            if total + estimate > self.cap():
+                break
+            total += estimate
+        return total
+
+    def ensemble_cost(self, members: Sequence[TrialRecord]) -> float:
+        """Seconds refitting every member of an ensemble is expected to take."""
+        return sum(self.estimate(r) for r in members)
+
+    def available(self) -> float:
+        """Seconds left for refitting now (what packaging and the slack do not need)."""
+        return self.budget.refit_deadline().remaining() - self.budget.slack()
+
+    @staticmethod
+    def share(estimates: Sequence[float], i: int) -> float:
+        """Member i's share of the time left when members i, i+1, ... remain: in proportion to their estimates."""
+        return estimates[i] / max(1e-9, sum(estimates[i:]))
+
+    def context(self, backend: str) -> FitContext:
+        """The context for refitting `backend` on every row after the search: its device, every core."""
+        return replace(self.contexts[backend], n_rows=len(self.data.y), n_jobs=self.n_jobs)
+
+    def refit(self, record: TrialRecord, deadline: Deadline) -> FittedCandidate:
+        """Fit `record`'s configuration (and its preprocessor, shared per view and recipe) on every row by `deadline`."""
+        backend = self.backends[record.backend]
+        return refit(backend, record, self.data, self.context(record.backend), deadline, self.cache, self.preprocessors)
