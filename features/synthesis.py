@@ -17,12 +17,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from backends.errors import AutoMLError, ConfigError
+
+if TYPE_CHECKING:
+    from search.budget import Budget
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _check_recipes(recipes: Sequence[str] | None, known: Sequence[str], what: st
 
 
 def relational_views(
-    tables: Mapping[str, pd.DataFrame], spec: Any, recipes: Sequence[str] | None, time_budget: float
+    tables: Mapping[str, pd.DataFrame], spec: Any, recipes: Sequence[str] | None, budget: Budget
 ) -> list[BuiltView]:
     """DFS feature sets for the target table's rows, cheapest recipe first, within `SYNTHESIS_SHARE` of the budget.
 
@@ -104,6 +107,7 @@ def relational_views(
     from features.relational import RelationalFeatures
 
     chosen = _check_recipes(recipes, RELATIONAL_RECIPES, "relational")
+    time_budget = budget.seconds
     allowance = SYNTHESIS_SHARE * time_budget
     views: list[BuiltView] = []
     spent = 0.0
@@ -154,7 +158,7 @@ def series_views(
     spec: Any,
     ids: Sequence[Any],
     recipes: Sequence[str] | None,
-    time_budget: float,
+    budget: Budget,
     classification: bool,
 ) -> list[BuiltView]:
     """Raw-value, MiniRocket and tsfresh feature sets of the series `ids` (rows in that order), within `SYNTHESIS_SHARE` of the budget.
@@ -168,6 +172,7 @@ def series_views(
 
     explicit = recipes is not None
     chosen = _check_recipes(recipes, SERIES_RECIPES, "time-series")
+    time_budget = budget.seconds
     allowance = SYNTHESIS_SHARE * time_budget
     if not explicit and "ts-raw" in chosen:
         n_kinds = int(series[spec.column_kind].nunique()) if spec.column_kind else 1
