@@ -64,6 +64,21 @@ def synthesizer_from_dict(d: Mapping[str, Any]) -> Synthesizer:
     raise ConfigError(f"Unknown feature synthesis kind {kind!r}; re-export the package with this engine version.")
 
 
+@dataclass(frozen=True)
+class RelevanceSelector:
+    """A view's fold-wise selector: the columns tsfresh's relevance tests keep on one training fold.
+
+    A class rather than a closure so that it pickles (the search sends views to worker processes).
+    """
+
+    classification: bool
+
+    def __call__(self, X: pd.DataFrame, y: np.ndarray) -> list[str]:
+        from features.timeseries import relevant_features
+
+        return relevant_features(X, y, classification=self.classification)
+
+
 @dataclass
 class BuiltView:
     """One synthesized feature set: its columns over the training rows, the synthesizer, and what it cost."""
@@ -168,7 +183,7 @@ def series_views(
     "ts-efficient-relevant" reuses the efficient matrix and filters it per training fold with
     tsfresh's relevance tests.
     """
-    from features.timeseries import SeriesFeatures, estimate_seconds, relevant_features
+    from features.timeseries import SeriesFeatures, estimate_seconds
 
     explicit = recipes is not None
     chosen = _check_recipes(recipes, SERIES_RECIPES, "time-series")
@@ -198,10 +213,7 @@ def series_views(
             built[key] = _series_view(key, SeriesFeatures(spec, settings), series, ids)
         base = built[key]
         if name.endswith("-relevant"):
-            def select(X: pd.DataFrame, y: np.ndarray) -> list[str]:
-                return relevant_features(X, y, classification=classification)
-
-            views.append(BuiltView(name, base.frame, base.synth, 0.0, select=select))
+            views.append(BuiltView(name, base.frame, base.synth, 0.0, select=RelevanceSelector(classification)))
         else:
             views.append(base)
     return views

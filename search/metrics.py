@@ -2,6 +2,8 @@
 
 Predictions handed to a metric are the engine's raw outputs: class-probability matrices
 (n, k) for classification and values (n,) for regression; targets are encoded labels.
+Every built-in function is a module-level one, not a lambda: a Task and its metrics go to
+worker processes and into pickled estimators.
 """
 
 from __future__ import annotations
@@ -61,6 +63,18 @@ def _f1(y: np.ndarray, proba: np.ndarray) -> float:
     return skm.f1_score(y, _labels(proba), average=average)
 
 
+def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return skm.accuracy_score(y, _labels(proba))
+
+
+def _balanced_accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return skm.balanced_accuracy_score(y, _labels(proba))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(skm.mean_squared_error(y, pred)))
+
+
 _CLS = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
 _REG = frozenset({TaskType.REGRESSION})
 
@@ -69,10 +83,10 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("roc_auc", _roc_auc, True, _CLS),
         Metric("log_loss", _log_loss, False, _CLS),
-        Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, _CLS),
-        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, _CLS),
+        Metric("accuracy", _accuracy, True, _CLS),
+        Metric("balanced_accuracy", _balanced_accuracy, True, _CLS),
         Metric("f1", _f1, True, _CLS),
-        Metric("rmse", lambda y, p: float(np.sqrt(skm.mean_squared_error(y, p))), False, _REG),
+        Metric("rmse", _rmse, False, _REG),
         Metric("mae", skm.mean_absolute_error, False, _REG),
         Metric("r2", skm.r2_score, True, _REG),
     )

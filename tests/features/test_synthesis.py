@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pandas as pd
 import pytest
@@ -68,7 +69,8 @@ def test_series_views_skip_efficient_beyond_the_share_and_share_the_matrix(gunpo
     monkeypatch.setattr(timeseries, "estimate_seconds", lambda *a, **k: 0.1)
     views = {v.name: v for v in synthesis.series_views(series, spec, ids, ["ts-efficient", "ts-efficient-relevant"], Budget(30), True)}
     assert views["ts-efficient-relevant"].frame is views["ts-efficient"].frame  # computed once, selected per fold
-    assert views["ts-efficient-relevant"].select is not None and views["ts-efficient"].select is None
+    assert views["ts-efficient-relevant"].select == synthesis.RelevanceSelector(classification=True) and views["ts-efficient"].select is None
+    assert pickle.loads(pickle.dumps(views["ts-efficient-relevant"].select)) == views["ts-efficient-relevant"].select  # sent to workers
 
 
 def test_unknown_recipes_and_kinds_are_config_errors(gunpoint):
