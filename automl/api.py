@@ -226,10 +226,13 @@ def fit(
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)
     search_data = SearchData(inputs.views, y, splits, screen=screen_split(splits, y, prof.task, seed), n_repeats=n_repeats)
     data_print = inputs.fingerprint
-    name = study_name or f"automl-{data_print[:12]}-seed{seed}"
+    # same data, seed and search setup -> the same study (a rerun resumes it); another setup -> a study of its own
+    setup = json.dumps([the_task.type.value, [m.name for m in the_task.metrics], [c.text for c in criteria], sorted(b.name for b in families),
+                        len(splits), n_repeats], sort_keys=True)
+    name = study_name or f"automl-{data_print[:12]}-seed{seed}-{hashlib.sha256(setup.encode()).hexdigest()[:8]}"
     worker_plan = plan_workers(
         requested_workers, plan, per_gpu=trials_per_gpu, cells=len(y) * n_features * max(1, the_task.n_classes if the_task.n_classes > 2 else 1),
-        data_mb=_data_mb(search_data), budget_s=budget.remaining(), sequential_reason=_sequential_reason(the_task, search_data, families),
+        data_mb=_data_mb(search_data), budget_s=budget.remaining(), sequential_reason=_sequential_reason(the_task, search_data, families, budget),
     )
     controller = Controller(
         the_task, search_data, families, budget,
@@ -413,8 +416,10 @@ def _data_mb(data: SearchData) -> float:
     return sum(seen.values())
 
 
-def _sequential_reason(task: Task, data: SearchData, families: Sequence[Any]) -> str:
-    """Why trials cannot go to worker processes (what they need does not pickle), or ""."""
+def _sequential_reason(task: Task, data: SearchData, families: Sequence[Any], budget: Budget) -> str:
+    """Why trials cannot go to worker processes (what they need does not pickle, or a test's clock), or ""."""
+    if budget.clock is not time.monotonic:
+        return "the budget runs on an injected clock, which other processes cannot share"
     try:
         pickle.dumps((task, families, [v.select for v in data.views.values()]))
     except Exception as exc:  # noqa: BLE001 - any pickling failure means: run here

@@ -134,7 +134,9 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU where a backend can really use it), cpu, cuda, or cuda:N.")
 @click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials run on each GPU at once.")
 @click.option("--backend", "backends", multiple=True, help="Restrict the search to these backends (repeatable).")
-@click.option("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///run.db, to make the search resumable.")
+@click.option("--workers", default="auto", show_default=True,
+              help="Worker processes running trials side by side: auto (from cores, GPUs, data size, memory) or N; 1 runs here, reproducibly.")
+@click.option("--storage", default=None, help="Optuna storage URL (sqlite:///run.db) or journal file; default: OUT/search/study.journal with worker processes.")
 @click.option("--study-name", default=None, help="Study name inside --storage (default: derived from the data and seed).")
 @click.option("--table", default=None, help="With a database URL as TRAIN (sqlite:///shop.db, postgresql://...): the table to read.")
 @click.option("--query", default=None, help="With a database URL as TRAIN: a SELECT whose rows are the training data.")
@@ -145,28 +147,30 @@ def main() -> None:
 @_friendly_errors
 def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: Path | None, labels: Path | None, column_kind: str,
             recipes: str | None, task: str | None, metric: str | None, success: tuple[str, ...], time_budget: float,
-            n_trials: int | None, seed: int, device: str, trials_per_gpu: int, backends: tuple[str, ...], storage: str | None,
+            n_trials: int | None, seed: int, device: str, trials_per_gpu: int, backends: tuple[str, ...], workers: str, storage: str | None,
             study_name: str | None, table: str | None, query: str | None, out: Path, top: int, verbose: int) -> None:
     """Search models for TRAIN (CSV/TSV/TXT with its delimiter detected, JSON, JSON Lines, Parquet, or a database
     URL with --table/--query), for related tables (--schema) or for time series (--series, --labels).
 
-    Writes the leaderboard, report and package to --out. Exit code 3: success criteria were declared and the
+    Writes the leaderboard, report and package to --out; the search's journal and artifacts go to OUT/search, so
+    rerunning the same command after a kill resumes it. Exit code 3: success criteria were declared and the
     packaged model fails one (everything is still written).
     """
     from automl.api import check_budget, check_seed, fit
-    from automl.rundir import check_run_dir
+    from automl.rundir import SEARCH_DIR, check_run_dir
 
     _setup_logging(verbose)
     # what can be told without reading the data fails before any work
     check_budget(time_budget)
     check_seed(seed)
     check_run_dir(out)
+    n_workers: int | str = int(workers) if workers.isdigit() else workers
     inputs = _fit_inputs(train, target, schema, series, labels, column_kind, table, query)
     with _Progress(time_budget) as progress:
         result = fit(
             **inputs, feature_recipes=_names(recipes), task=task, metric=metric, success=list(success) or None,
             time_budget=time_budget, n_trials=n_trials, device=device, trials_per_gpu=trials_per_gpu, seed=seed, storage=storage, study_name=study_name,
-            backends=list(backends) or None, callbacks=[progress],
+            backends=list(backends) or None, callbacks=[progress], workers=n_workers, workdir=out / SEARCH_DIR,
         )
     package = result.export(out)
     report = result.report
@@ -183,6 +187,7 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
         click.echo(f"features {recipe['recipe']}: {recipe['n_features']} columns in {recipe['seconds']:.1f}s")
     click.echo(f"{budget['n_trials']} trials in {budget['wall_s']:.1f}s ({', '.join(f'{k} {v}' for k, v in budget['trials'].items() if v)})")
     click.echo(_devices_line(report["devices"]))
+    click.echo(_workers_line(report["workers"]))
     packaged = report["package"]
     claimed = packaged["metrics"].get(report["metric"])
     click.echo(
@@ -195,6 +200,14 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     click.echo(f"package: {package}")
     if report["success"]["declared"] and not report["success"]["best_passed"]:
         sys.exit(EXIT_CRITERIA_FAILED)
+
+
+def _workers_line(workers: dict[str, Any]) -> str:
+    """How the trials ran: 'workers: 2 processes (cpu x1 thread, cpu x1 thread): <why>'."""
+    lanes = ", ".join(f"{lane['device']} x{lane['threads']} thread{'s' if lane['threads'] > 1 else ''}" for lane in workers["lanes"])
+    where = f"{workers['workers']} processes ({lanes})" if workers["processes"] else f"1, in this process ({lanes})"
+    note = f"; {workers['note']}" if workers.get("note") else ""
+    return f"workers: {where}: {workers['reason']}; study in {workers['storage']}{note}"
 
 
 def _source_line(inputs: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 A run is written into a temporary folder beside the target and moved into place at the end, so a
 crash never leaves half a run, and a folder is only ever replaced when it is empty or an earlier run.
+The search's own folder (`search/`: study journal, artifacts) lives in it from the start and is kept.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pathlib import Path
 
 from backends.errors import ConfigError
 
-RUN_ENTRIES = frozenset({"leaderboard.csv", "leaderboard.json", "report.json", "model"})
+SEARCH_DIR = "search"  # the search's journal and artifacts: kept across runs, so the same command resumes
+RUN_ENTRIES = frozenset({"leaderboard.csv", "leaderboard.json", "report.json", "model", SEARCH_DIR})
 
 
 def is_run_dir(path: Path) -> bool:
-    """Whether `path` is a folder an earlier run wrote: its report and nothing but run files."""
+    """Whether `path` is a folder an earlier run wrote: its report (or, interrupted, its search) and nothing but run files."""
     entries = {p.name for p in path.iterdir()}
-    return "report.json" in entries and entries <= RUN_ENTRIES
+    return bool(entries & {"report.json", SEARCH_DIR}) and entries <= RUN_ENTRIES
 
 
 def check_run_dir(out: str | Path) -> Path:
@@ -48,6 +50,8 @@ def write_run(out: str | Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.absolute().parent))
     try:
         write(tmp)
+        if (path / SEARCH_DIR).is_dir() and not (tmp / SEARCH_DIR).exists():
+            (path / SEARCH_DIR).rename(tmp / SEARCH_DIR)  # the study goes with the run: a rerun resumes it
         old = None
         if path.exists():
             old = path.with_name(f"{tmp.name}.old")

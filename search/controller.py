@@ -125,13 +125,15 @@ class Controller:
         self.callbacks = list(callbacks)
         self.cache = FoldCache(data)
         self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
-        self._tmp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="automl-search-")
-        self.workdir = Path(workdir if workdir is not None else self._tmp.name)  # type: ignore[union-attr]
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        durable = storage is not None or self.worker_plan.processes  # else nothing outlives this process: no folder
+        self._tmp = tempfile.TemporaryDirectory(prefix="automl-search-") if durable and workdir is None else None
+        self.workdir = Path(workdir if workdir is not None else self._tmp.name if self._tmp is not None else ".")
+        if durable:
+            self.workdir.mkdir(parents=True, exist_ok=True)
         if storage is None and self.worker_plan.processes:
             storage = str(self.workdir / "study.journal")  # worker processes share the study through a journal file
         self.storage = storage
-        self.store: Store = FileStore(self.workdir / "artifacts") if storage is not None else MemoryStore()
+        self.store: Store = FileStore(self.workdir / "artifacts") if durable else MemoryStore()
         parallel = len(self.worker_plan.lanes) > 1
         self.study = open_study(storage, study_name, task.seed, len(data.splits), screen=data.screen is not None, parallel=parallel)
         self._check_signature(data)
@@ -174,6 +176,7 @@ class Controller:
             "metric": self.task.metric.name,
             "backends": sorted(self.backends),
             "n_rows": len(data.y),
+            "splits": len(data.splits),
             "columns": {name: list(v.profile.feature_columns) for name, v in data.views.items()},
             "seed": self.task.seed,
         }
@@ -261,7 +264,7 @@ class Controller:
                 record.restored = True
                 self.board.add(record)
             elif frozen.state is TrialState.RUNNING:
-                # its process died with the earlier run (a journal has no heartbeat): failed, and retried once
+                # its process died with the earlier run: failed, and retried once
                 self._fail(frozen.number, frozen.params, frozen.user_attrs, "its process ended with an earlier run of the search")
         if len(self.board):
             logger.info("resumed study %r with %d finished trials", self.study.study_name, len(self.board))
@@ -392,6 +395,7 @@ class Controller:
         pool.start()
         pending: list[tuple] = []  # drawn trials waiting for a lane of their device
         specs: dict[int, TrialSpec] = {}
+        notes: dict[int, str] = {}  # trial number -> why it was run again (on CPU after a GPU out-of-memory)
         errors: list[str] = []
         try:
             while True:
@@ -434,8 +438,13 @@ class Controller:
                         if self._oom_retry(spec, record):
                             cpu = replace(spec, device=Device.CPU, gpu=-1, report=False)
                             logger.warning("trial %d %s ran out of GPU memory; retrying it on CPU", spec.number, spec.backend)
+                            notes[spec.number] = f"retried on CPU after {record.error}"
                             pending.append((self._asked[spec.number], spec.backend, spec.params, spec.features, spec.source, cpu))
                             continue
+                        if spec.number in notes:
+                            note = notes.pop(spec.number)
+                            record.error = note if record.ok else f"{record.error} ({note})"
+                            self._asked[spec.number].set_user_attr(RECORD_ATTR, record.to_dict())
                         self._finish(spec.number, record)
                     elif kind == "died" and not worker.ready:
                         errors.append(f"a worker process was {describe_exit(message[1])} before it was ready")

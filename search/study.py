@@ -3,8 +3,10 @@
 * no storage: in memory (one worker; the search cannot resume);
 * a file path (e.g. ``run/search/study.journal``): `optuna.storages.JournalStorage`, safe for local
   worker processes and the default for them;
-* ``sqlite:///...``, ``postgresql://...``, ``mysql://...``: `RDBStorage` with heartbeats, so a killed
-  trial of a resumed search is marked failed and retried once.
+* ``sqlite:///...``, ``postgresql://...``, ``mysql://...``: `RDBStorage`.
+
+The driver samples and tells (ask/tell), which Optuna's heartbeats do not cover; instead a resumed
+search marks the trials its earlier run left RUNNING failed and retries each once (see the controller).
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ import warnings
 from collections.abc import Iterator
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from search.pruning import HalvingPruner, rung_steps
 
-HEARTBEAT_S = 5
 RDB_SCHEMES = frozenset({"sqlite", "postgresql", "mysql"})
 
 
@@ -40,19 +41,12 @@ def is_rdb_url(storage: str) -> bool:
     return storage.split(":", 1)[0].split("+", 1)[0] in RDB_SCHEMES
 
 
-def make_storage(storage: str | None, heartbeat: bool = True) -> BaseStorage | None:
+def make_storage(storage: str | None) -> BaseStorage | None:
     """The storage object for `storage`: None (in memory), an RDB URL, or a journal file path."""
     if storage is None:
         return None
     if is_rdb_url(storage):
-        if not heartbeat:
-            return RDBStorage(storage)
-        return RDBStorage(
-            storage,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=2 * HEARTBEAT_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+        return RDBStorage(storage)
     return JournalStorage(JournalFileBackend(storage))
 
 
@@ -63,16 +57,15 @@ def pruner_for(n_folds: int, screen: bool) -> optuna.pruners.BasePruner:
 
 def open_study(
     storage: str | None, study_name: str, seed: int, n_folds: int, screen: bool = False, parallel: bool = False,
-    heartbeat: bool = True,
 ) -> optuna.Study:
     """Create or resume the study. With `parallel` trials, TPE treats running trials as bad ("constant liar")
     so that side-by-side trials do not all sample the same point."""
-    # heartbeats, retries, grouped TPE and the constant liar are marked experimental by Optuna; we rely on them on purpose
+    # grouped TPE and the constant liar are marked experimental by Optuna; we rely on them on purpose
     with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10, constant_liar=parallel)
         return optuna.create_study(
-            storage=make_storage(storage, heartbeat), study_name=study_name, direction="minimize", sampler=sampler,
+            storage=make_storage(storage), study_name=study_name, direction="minimize", sampler=sampler,
             pruner=pruner_for(n_folds, screen), load_if_exists=True,
         )
 
@@ -82,6 +75,6 @@ def join_study(storage: str, study_name: str, n_folds: int, screen: bool) -> opt
     with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.load_study(
-            study_name=study_name, storage=make_storage(storage, heartbeat=False),
+            study_name=study_name, storage=make_storage(storage),
             sampler=optuna.samplers.RandomSampler(), pruner=pruner_for(n_folds, screen),
         )

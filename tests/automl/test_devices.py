@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 import numpy as np
@@ -130,7 +132,7 @@ def pretend_one_gpu(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.mark.slow
 def test_gpu_path_end_to_end_with_a_pretend_gpu(pretend_one_gpu, tmp_path) -> None:
-    """Through `fit`: the plan, the lanes side by side, honest fallbacks, refit on the placed device, a package that loads."""
+    """Through `fit`: the plan, a GPU worker process beside a CPU one, honest fallbacks, a package that loads."""
     import pandas as pd
 
     data = load_slice("adult", 4000)
@@ -147,7 +149,12 @@ def test_gpu_path_end_to_end_with_a_pretend_gpu(pretend_one_gpu, tmp_path) -> No
     board = result.leaderboard
     assert set(board.loc[board["backend"] == "pretend_cuda", "device"]) == {"cuda:0"}
     assert set(board.loc[board["backend"].isin(["lightgbm", "linear"]), "device"]) == {"cpu"}
-    assert set(_PretendCuda.seen) == {"cuda:0"}  # searched and refit on its GPU lane only
+    # the GPU lane is a worker process of its own: its trials ran in one process, the CPU trials in another, neither this one
+    assert result.report["workers"]["processes"] and [lane["device"] for lane in result.report["workers"]["lanes"]] == ["cuda:0", "cpu"]
+    gpu_workers = set(board.loc[board["backend"] == "pretend_cuda", "worker"])
+    cpu_workers = set(board.loc[board["backend"].isin(["lightgbm", "linear"]), "worker"])
+    assert len(gpu_workers) == 1 and gpu_workers.isdisjoint(cpu_workers) and f"{socket.gethostname()}:{os.getpid()}" not in gpu_workers | cpu_workers
+    assert set(_PretendCuda.seen) <= {"cuda:0"}  # a refit in this process, if it packaged the GPU family, ran on its device
     path = result.export(tmp_path / "run")
     test = pd.read_csv(dataset_path("adult", "test")).iloc[:1000]
     proba = automl.load(path).predict_proba(test.drop(columns="income"))

@@ -33,8 +33,6 @@ def test_search_deadline_reserves_refit_and_packaging(clock):
     assert b.packaging_reserve() == pytest.approx(3.0)
     assert b.slack() == pytest.approx(3.0)
     assert b.search_deadline(10).remaining() == pytest.approx(84.0)
-    # a huge refit estimate is capped so the search still gets most of the budget
-    assert b.search_deadline(1000).remaining() == pytest.approx(64.0)
     assert b.refit_deadline().remaining() == pytest.approx(97.0)
     clock.advance(95)
     assert b.search_deadline(0).expired() and b.remaining() == pytest.approx(5.0)
@@ -49,3 +47,25 @@ def test_trial_deadline_shares_remaining_time_once_a_model_exists(clock):
     assert later.remaining() == pytest.approx(0.5 * search.remaining())
     clock.advance(search.remaining() - 1)
     assert b.trial_deadline(search, have_model=True).remaining() == pytest.approx(1.0)
+
+
+def test_the_refit_reserve_counts_the_best_few_refits_up_to_its_cap(clock):
+    """The cap keeps a huge refit estimate from eating the search: refits beyond it are not reserved for."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from search.finalize import ENSEMBLE_RESERVE_MEMBERS, RefitPlan
+    from search.leaderboard import TrialRecord
+
+    data = SimpleNamespace(y=np.zeros(100), splits=[(np.arange(80), np.arange(80, 100))])
+    plan = RefitPlan(Budget(100, clock), {}, {}, 2, data, None)  # type: ignore[arg-type]
+
+    def rec(n: int, fit_s: float) -> TrialRecord:
+        return TrialRecord(number=n, backend="b", device="cpu", recipe="dense", params={}, score_mean=0.9, fit_s=fit_s, fold_scores=[0.9])
+
+    # one fold fit of 8 s on 80 of 100 rows: a refit is expected to take 8 * 100/80 * 1.2 = 12 s
+    assert plan.estimate(rec(0, 8.0)) == pytest.approx(12.0)
+    assert plan.reserve([rec(i, 8.0) for i in range(5)]) == pytest.approx(12.0 * min(ENSEMBLE_RESERVE_MEMBERS, 2))  # cap 30 s
+    assert plan.reserve([rec(0, 1000.0)]) == 0.0  # even the best one does not fit: its fold model is packaged instead
+    assert plan.share([1.0, 3.0], 0) == pytest.approx(0.25) and plan.share([1.0, 3.0], 1) == pytest.approx(1.0)
