@@ -193,6 +193,14 @@ def _warn_on_drift(manifest: dict[str, Any]) -> None:
             logger.warning("package was written with %s %s, this machine has %s", name, saved[name], now)
 
 
+def load(path: str | Path) -> Pipeline:
+    """Load a package written by `Result.save` (checksums and format version are verified).
+
+    Lives here, not in automl.api, so that loading and predicting import neither Optuna nor the search.
+    """
+    return load_package(path)[0]
+
+
 def load_package(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
     """Verify and load a package; return the pipeline and its manifest."""
     source = Path(path)

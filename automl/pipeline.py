@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backends.contracts import Model, TaskType
+from backends.contracts import ENSEMBLE_BACKEND, Model, TaskType
 from backends.errors import ConfigError, DataError
+from backends.numeric import blend
 from features.preprocess import Preprocessor
 from features.schema import conform
 from features.synthesis import Synthesizer
-from search.ensemble import blend
-from search.leaderboard import ENSEMBLE_BACKEND
 
 INPUT_KINDS = ("table", "relational", "series")
 

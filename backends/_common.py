@@ -10,18 +10,15 @@ import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 
 from backends.contracts import Deadline, FitContext, FitInfo, TaskType
 from backends.errors import ConfigError, DataError, PackageError
+
+if TYPE_CHECKING:  # optuna is imported where a search space is built: load and predict never need it
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +46,8 @@ def clip_to_space(config: Mapping[str, Any], space: Mapping[str, BaseDistributio
     The space shrinks on tiny data (e.g. num_leaves), so a fixed portfolio value can
     fall outside it; clamping keeps every portfolio entry a valid point of the space.
     """
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     out = dict(config)
     for key, value in config.items():
         dist = space.get(key)

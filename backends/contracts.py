@@ -14,11 +14,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from optuna.distributions import BaseDistribution
+
+if TYPE_CHECKING:  # importing optuna takes a while; loading and predicting never need it
+    from optuna.distributions import BaseDistribution
+
+ENSEMBLE_BACKEND = "ensemble"  # the backend name of a weighted blend of members (a leaderboard row, a pipeline)
 
 
 class Device(str, enum.Enum):

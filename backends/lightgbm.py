@@ -11,12 +11,11 @@ import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from backends._common import (
     IterationBudget,
@@ -35,6 +34,9 @@ from backends._common import (
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
 from backends.errors import PackageError
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +152,8 @@ class LightGBMBackend(Backend):
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """The usual LightGBM knobs; tree size and leaf minimum shrink with tiny data."""
+        from optuna.distributions import FloatDistribution, IntDistribution  # lazily: load and predict never need optuna
+
         leaves_high = int(min(256, max(8, ctx.n_rows // 10)))
         child_high = int(min(100, max(4, ctx.n_rows // 4)))
         return {

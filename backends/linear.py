@@ -11,11 +11,10 @@ import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from optuna.distributions import BaseDistribution, FloatDistribution
 from scipy.linalg import LinAlgWarning
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -26,6 +25,9 @@ from backends._skops import SkopsModel
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
 from backends.errors import DataError
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class LinearBackend(Backend):
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """Inverse regularization C for classification, ridge alpha for regression."""
+        from optuna.distributions import FloatDistribution  # lazily: load and predict never need optuna
+
         if ctx.task.is_classification:
             return {"C": FloatDistribution(1e-3, 100.0, log=True)}
         return {"alpha": FloatDistribution(1e-3, 1e3, log=True)}

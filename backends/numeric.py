@@ -1,4 +1,5 @@
-"""Numeric safety shared by the dense preprocessing (features.preprocess) and the MLP's own: one clipping rule.
+"""Numerics shared across layers: one clipping rule for the dense preprocessing (features.preprocess) and the
+MLP's own, and the weighted blend of member predictions (the search's ensemble and the fitted pipeline).
 
 Numerics are clipped to training quantiles before they are standardized: up to 1% absurd values per tail
 (1e308 sentinels) then cannot inflate the std that squeezes every normal value to ~0 (measured on adult
@@ -10,6 +11,7 @@ values are kept.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,3 +62,11 @@ def clip_bounds(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = ~(q[0] < q[1])
     low, high = np.where(flat, q[2], q[0]), np.where(flat, q[3], q[1])
     return np.nan_to_num(low, nan=-F32_MAX), np.nan_to_num(high, nan=F32_MAX)
+
+
+def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted average of raw predictions (probability matrices or values)."""
+    out = np.zeros_like(np.asarray(predictions[0], dtype=np.float64))
+    for pred, w in zip(predictions, weights):
+        out += w * np.asarray(pred, dtype=np.float64)
+    return out / float(sum(weights))

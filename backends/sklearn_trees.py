@@ -11,12 +11,11 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -29,6 +28,9 @@ from backends._skops import SkopsModel
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
 from backends.errors import ConfigError
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class _ForestBackend(Backend):
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """Features tried per split and the minimum leaf size (capped on tiny data)."""
+        from optuna.distributions import CategoricalDistribution, IntDistribution  # lazily: load and predict never need optuna
+
         leaf_high = int(min(20, max(2, ctx.n_rows // 10)))
         return {
             "max_features": CategoricalDistribution(["sqrt", 0.5, 1.0]),

@@ -17,14 +17,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import safetensors.torch
 import torch
 import torch.nn.functional as F
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from torch import nn
 
 from backends._common import (
@@ -43,6 +42,9 @@ from backends.contracts import Availability, Backend, Deadline, Device, FitConte
 from backends.errors import ConfigError, DataError, PackageError
 from backends.numeric import F32_MAX, numeric_stats
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -418,6 +420,8 @@ class MLPBackend(Backend):
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """Network size, regularization and optimizer knobs; a GPU affords wider nets and bigger batches."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # lazily: load and predict never need optuna
+
         cuda = ctx.device is Device.CUDA
         batch_high = max(1, min(8192 if cuda else 2048, ctx.n_rows))
         batch_low = max(1, min(256 if cuda else 64, batch_high))

@@ -12,12 +12,11 @@ import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from backends._common import (
     IterationBudget,
@@ -36,6 +35,9 @@ from backends._common import (
 from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
 from backends.errors import PackageError
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ class XGBoostBackend(Backend):
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """The usual XGBoost knobs; the leaf-weight minimum is capped on tiny data, and a GPU affords deeper trees."""
+        from optuna.distributions import FloatDistribution, IntDistribution  # lazily: load and predict never need optuna
+
         mcw_high = float(min(50.0, max(2.0, ctx.n_rows / 10)))
         return {
             "learning_rate": FloatDistribution(0.01, 0.3, log=True),

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from automl.api import load
+from automl import load
 from automl.cli import EXIT_CRITERIA_FAILED
 from benchmarks.suite import read_suite, test_score
 

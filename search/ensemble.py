@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.contracts import Deadline
+from backends.contracts import ENSEMBLE_BACKEND, Deadline
+from backends.numeric import blend
 from search.criteria import verdicts
-from search.leaderboard import ENSEMBLE_BACKEND, TrialRecord
+from search.leaderboard import TrialRecord
 from search.metrics import Metric
 from search.splits import Split
 from search.task import Task
@@ -38,14 +39,6 @@ class Ensemble:
     weights: dict[int, float]
     record: TrialRecord
     refit: bool = True
-
-
-def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """The weighted average of raw predictions (probability matrices or values)."""
-    out = np.zeros_like(np.asarray(predictions[0], dtype=np.float64))
-    for pred, w in zip(predictions, weights):
-        out += w * np.asarray(pred, dtype=np.float64)
-    return out / float(sum(weights))
 
 
 def greedy_weights(

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backends.contracts import ENSEMBLE_BACKEND  # the ensemble row's backend; still importable from here
 from backends.errors import SearchError
 from search.metrics import Metric
 
 STATUSES = ("ok", "partial", "failed", "pruned", "timeout", "oom")
 SCORED = ("ok", "partial")  # statuses with a validation score
-ENSEMBLE_BACKEND = "ensemble"  # the backend of the ensemble row, the one row that is not a trial
 
 
 @dataclass

@@ -7,7 +7,8 @@ import pytest
 
 import automl
 from backends.contracts import TaskType
-from search.ensemble import blend, build_ensemble, greedy_weights
+from backends.numeric import blend
+from search.ensemble import build_ensemble, greedy_weights
 from search.leaderboard import ENSEMBLE_BACKEND, TrialRecord
 from search.metrics import get_metric
 from search.splits import make_splits
