@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.artifact import load_package, save_package
+from automl.artifact import load, save_package
 from automl.finalize import Finalizer, Packaged, no_model_error
 from automl.pipeline import FeatureSet, Member, Pipeline
 from automl.rundir import write_run
@@ -80,11 +80,6 @@ class Result:
             self.save(folder / "model")
 
         return write_run(out_dir, write) / "model"
-
-
-def load(path: str | Path) -> Pipeline:
-    """Load a package written by `Result.save` (checksums and format version are verified)."""
-    return load_package(path)[0]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

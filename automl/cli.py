@@ -296,7 +296,7 @@ def predict_cmd(model: Path, data: str | None, schema: Path | None, split: str, 
                 table: str | None, query: str | None, out: Path | None) -> None:
     """Predict DATA (a file or a database URL with --table/--query; or --schema tables, or --series) with the package at
     MODEL; rows stay in input order, a target column is ignored."""
-    from automl.api import load
+    from automl import load
     from features.io import read_table
 
     _one_input(data, schema, series, name="DATA")
@@ -429,6 +429,13 @@ def bench_synthesis_cmd(suite_dir: Path, budget: float, datasets: str | None, mo
 def bench_gpu_cmd(args: tuple[str, ...]) -> None:
     """CPU-only vs GPU search time-to-score and raw XGBoost hist CPU vs CUDA (options: automl bench gpu --help)."""
     raise SystemExit(_bench_module("gpu").main(list(args)))
+
+
+@bench_group.command("workers", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_workers_cmd(args: tuple[str, ...]) -> None:
+    """workers=1 vs workers=auto trials and test scores, and study storage cost per trial (options: automl bench workers --help)."""
+    raise SystemExit(_bench_module("workers").main(list(args)))
 
 
 @bench_group.command("frameworks")

@@ -172,8 +172,9 @@ class Control:
         self._values = np.memmap(self.path, dtype=np.float64, mode="r+", shape=(CONTROL_SLOTS,))
 
     def set(self, slot: int, value: float) -> None:
-        self._values[slot] = value
-        self._values.flush()
+        if self._values[slot] != value:  # the driver publishes every poll; only a change needs writing
+            self._values[slot] = value
+            self._values.flush()
 
     def get(self, slot: int) -> float:
         return float(self._values[slot])

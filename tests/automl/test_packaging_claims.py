@@ -150,7 +150,7 @@ def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists():
     controller, outcome, budget, clock = _search(["cut", "good"], no_time_after=True)  # no time to refit: fold models only
     cut, good = _trials(outcome)
     assert outcome.ensemble is None and cut.score_mean > good.score_mean and outcome.leaderboard.best() is cut
-    packaged = Finalizer(outcome, controller, budget).run()
+    packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
     assert packaged.model_id == good.model_id and packaged.basis == "fold" and packaged.complete
     assert any(cut.model_id in n and "stopped by the deadline after 1 rounds" in n for n in packaged.notes)
     assert packaged.metrics["roc_auc"] == good.fold_metrics["roc_auc"][0]
@@ -158,7 +158,7 @@ def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists():
 
 def test_a_refit_of_a_configuration_cut_short_on_every_fold_is_not_packaged_either():
     controller, outcome, budget, _ = _search(["cut", "good"])
-    packaged = Finalizer(outcome, controller, budget).run()  # plenty of time: refits
+    packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()  # plenty of time: refits
     _, good = _trials(outcome)
     assert packaged.model_id == good.model_id and packaged.basis == "cv" and packaged.refit["on_all_rows"]
     assert packaged.metrics == good.metrics and packaged.verdicts == good.verdicts
@@ -167,7 +167,7 @@ def test_a_refit_of_a_configuration_cut_short_on_every_fold_is_not_packaged_eith
 
 def test_when_only_a_cut_short_model_exists_it_is_packaged_flagged_and_warned():
     controller, outcome, budget, clock = _search(["cut"], no_time_after=True)
-    packaged = Finalizer(outcome, controller, budget).run()
+    packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
     assert packaged.model_id == outcome.leaderboard.best().model_id and not packaged.complete
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
