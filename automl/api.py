@@ -227,7 +227,9 @@ def fit(
     name = study_name or f"automl-{data_print[:12]}-seed{seed}-{hashlib.sha256(setup.encode()).hexdigest()[:8]}"
     worker_plan = plan_workers(
         requested_workers, plan, per_gpu=trials_per_gpu, cells=len(y) * n_features * max(1, the_task.n_classes if the_task.n_classes > 2 else 1),
-        data_mb=_data_mb(search_data), budget_s=budget.remaining(), sequential_reason=_sequential_reason(the_task, search_data, families, budget),
+        data_mb=_data_mb(search_data), budget_s=budget.remaining(),
+        sequential_reason=_sequential_reason(the_task, search_data, families, budget)
+        or ("n_trials is set: one worker keeps the leaderboard reproducible with the seed" if n_trials is not None and requested_workers == "auto" else ""),
     )
     controller = Controller(
         the_task, search_data, families, budget,
@@ -415,6 +417,11 @@ def _sequential_reason(task: Task, data: SearchData, families: Sequence[Any], bu
     """Why trials cannot go to worker processes (what they need does not pickle, or a test's clock), or ""."""
     if budget.clock is not time.monotonic:
         return "the budget runs on an injected clock, which other processes cannot share"
+    # a worker process cannot import the caller's script: what is defined there stays here
+    from_main = [m.name for m in task.metrics if getattr(m.fn, "__module__", "") == "__main__"]
+    from_main += [b.name for b in families if type(b).__module__ == "__main__"]
+    if from_main:
+        return f"{', '.join(from_main)} is defined in the running script (__main__), which worker processes cannot import"
     try:
         pickle.dumps((task, families, [v.select for v in data.views.values()]))
     except Exception as exc:  # noqa: BLE001 - any pickling failure means: run here

@@ -32,6 +32,7 @@ class _AutoBase(BaseEstimator):
         device: str = "auto",
         seed: int = 0,
         backends: Sequence[str] | None = None,
+        workers: int | str = "auto",
     ) -> None:
         self.metric = metric
         self.success = success
@@ -40,6 +41,7 @@ class _AutoBase(BaseEstimator):
         self.device = device
         self.seed = seed
         self.backends = backends
+        self.workers = workers
 
     @staticmethod
     def _frame(X: Any) -> pd.DataFrame:
@@ -75,7 +77,7 @@ class _AutoBase(BaseEstimator):
         self.result_: Result = fit(
             frame, _TARGET, task=self._task_of(frame[_TARGET].to_numpy()), metric=self.metric, success=self.success,
             time_budget=self.time_budget, n_trials=self.n_trials, device=self.device,
-            seed=self.seed, backends=self.backends,
+            seed=self.seed, backends=self.backends, workers=self.workers,
         )
         self.feature_names_in_ = np.asarray([c for c in frame.columns if c != _TARGET], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

@@ -81,6 +81,18 @@ class SearchOutcome:
         return self._models[number]
 
 
+@dataclass
+class Drawn:
+    """A sampled trial not yet run: what it trains, and (a CPU retry after a GPU out-of-memory) its spec."""
+
+    trial: optuna.Trial
+    backend: str
+    params: dict[str, Any]
+    features: str
+    source: str
+    spec: TrialSpec | None = None
+
+
 class Controller:
     """Runs the search for one `Task` over `data` with the given backends, within `budget`.
 
@@ -275,8 +287,8 @@ class Controller:
             fixed = fixed_params(name, params) | ({FEATURES_PARAM: view} if len(views) > 1 else {})
             self.study.enqueue_trial(fixed, user_attrs={"source": "portfolio"}, skip_if_exists=True)
 
-    def _ask(self) -> tuple[optuna.Trial, str, dict[str, Any], str, str]:
-        """Sample the next trial: (trial, backend, params, feature set, source)."""
+    def _ask(self) -> Drawn:
+        """Sample the next trial."""
         with quiet_optuna():
             trial = self.study.ask()
         views = list(self.data.views)
@@ -285,19 +297,21 @@ class Controller:
         name = trial.suggest_categorical(BACKEND_PARAM, list(self.backends))
         params = suggest(trial, name, self.backends[name].search_space(self.contexts[name]))
         self._asked[trial.number] = trial
-        return trial, name, params, str(features), str(trial.user_attrs.get("source", "search"))
+        return Drawn(trial, name, params, str(features), str(trial.user_attrs.get("source", "search")))
 
-    def _spec(self, drawn: tuple, lane: Lane, report: bool = True, first_in_flight: bool = False) -> TrialSpec:
+    def _spec(self, drawn: Drawn, lane: Lane, first_in_flight: bool = False) -> TrialSpec:
         """The spec of a drawn trial for `lane`; until some model exists one trial at a time is the search's
         first fit (it may take what is left), the others get half of it like any later trial."""
-        trial, name, params, features, source = drawn
-        device, gpu = lane.runs_on(self.plan.placement(name))
+        if drawn.spec is not None:
+            return drawn.spec
+        trial = drawn.trial
+        device, gpu = lane.runs_on(self.plan.placement(drawn.backend))
         first = not self.have_model() and not first_in_flight
         deadline = self.budget.trial_deadline(self._search_deadline(), have_model=not first)
         n_jobs = self.ctx.n_jobs if lane.any_device else lane.n_jobs
         return TrialSpec(
-            number=trial.number, trial_id=trial._trial_id, backend=name, params=params, features=features, source=source,
-            device=device, gpu=gpu, n_jobs=n_jobs, deadline_at=deadline.at, first=first, report=report,
+            number=trial.number, trial_id=trial._trial_id, backend=drawn.backend, params=drawn.params, features=drawn.features,
+            source=drawn.source, device=device, gpu=gpu, n_jobs=n_jobs, deadline_at=deadline.at, first=first,
             keep_below=self._keep_below(),
         )
 
@@ -368,11 +382,11 @@ class Controller:
             drawn = self._ask()
             spec = self._spec(drawn, lane)
             hooks.keep_model = lambda record, below=spec.keep_below: self.task.metric.loss(record.score_mean) < below
-            record = self._run_spec(spec, drawn[0], hooks)
+            record = self._run_spec(spec, drawn.trial, hooks)
             if self._oom_retry(spec, record):
                 logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", spec.number, spec.backend, record.device)
                 note = f"retried on CPU after {record.error}"
-                record = self._run_spec(replace(spec, device=Device.CPU, gpu=-1, report=False), drawn[0], hooks)
+                record = self._run_spec(replace(spec, device=Device.CPU, gpu=-1, report=False), drawn.trial, hooks)
                 record.error = note if record.ok else f"{record.error} ({note})"
             self._finish(spec.number, record)
 
@@ -393,7 +407,7 @@ class Controller:
         pool = WorkerPool(self.worker_plan.lanes, bundle, control.path)
         self._pools.append(pool)
         pool.start()
-        pending: list[tuple] = []  # drawn trials waiting for a lane of their device
+        pending: list[Drawn] = []  # drawn trials waiting for a worker of their device
         specs: dict[int, TrialSpec] = {}
         notes: dict[int, str] = {}  # trial number -> why it was run again (on CPU after a GPU out-of-memory)
         errors: list[str] = []
@@ -408,18 +422,18 @@ class Controller:
                 if not pool.running() and not pool.idle() and not pool.starting():
                     raise _NoWorkers("; ".join(errors) or "every worker process ended")
                 for worker in pool.idle() if self._time_left() else []:
-                    drawn = next((d for d in pending if worker.lane.serves(self.plan.placement(d[1]))), None)
+                    drawn = next((d for d in pending if worker.lane.serves(self.plan.placement(d.backend))), None)
                     if drawn is not None:
                         pending.remove(drawn)
                     while drawn is None and self._can_draw(len(pool.running()) + len(pending)) and len(pending) <= len(pool.workers):
                         candidate = self._ask()
-                        if worker.lane.serves(self.plan.placement(candidate[1])):
+                        if worker.lane.serves(self.plan.placement(candidate.backend)):
                             drawn = candidate
                         else:
                             pending.append(candidate)
                     if drawn is not None:
                         firsts = any(s.first for s in specs.values())
-                        spec = drawn[5] if len(drawn) > 5 else self._spec(drawn, worker.lane, first_in_flight=firsts)
+                        spec = self._spec(drawn, worker.lane, first_in_flight=firsts)
                         specs[spec.number] = spec
                         pool.submit(worker, spec)
                 self._straggle(pool)
@@ -439,7 +453,7 @@ class Controller:
                             cpu = replace(spec, device=Device.CPU, gpu=-1, report=False)
                             logger.warning("trial %d %s ran out of GPU memory; retrying it on CPU", spec.number, spec.backend)
                             notes[spec.number] = f"retried on CPU after {record.error}"
-                            pending.append((self._asked[spec.number], spec.backend, spec.params, spec.features, spec.source, cpu))
+                            pending.append(Drawn(self._asked[spec.number], spec.backend, spec.params, spec.features, spec.source, cpu))
                             continue
                         if spec.number in notes:
                             note = notes.pop(spec.number)
@@ -456,8 +470,8 @@ class Controller:
             logger.debug("trials ended %.2fs before the refit deadline", self.budget.refit_deadline().remaining())
             for drawn in pending:  # drawn but never run: the search ended first
                 with quiet_optuna():
-                    self.study.tell(drawn[0], state=TrialState.FAIL, skip_if_finished=True)
-                self._asked.pop(drawn[0].number, None)
+                    self.study.tell(drawn.trial, state=TrialState.FAIL, skip_if_finished=True)
+                self._asked.pop(drawn.trial.number, None)
 
     def _worker_died(self, pool: WorkerPool, worker: Any, specs: dict[int, TrialSpec], how: str) -> None:
         spec = worker.busy

@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -93,8 +94,6 @@ def run_trial(
 
     Returns the record (with its out-of-fold predictions in memory) and its fold-0 candidate.
     """
-    import time
-
     clock = hooks.clock or time.monotonic
     record = TrialRecord(
         number=spec.number, backend=backend.name, device=device_name(spec.device, max(0, spec.gpu)), recipe=backend.recipe,
