@@ -217,7 +217,10 @@ class Finalizer:
             rec = records[number]
             try:
                 if ensemble.refit:
-                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * self.plan.share(estimates, i)))
+                    share = self.plan.share(estimates, i)
+                    logger.debug("refitting member %s: ~%.1fs expected, %.1fs of %.1fs left", rec.model_id, estimates[i],
+                                 deadline.remaining() * share, deadline.remaining())
+                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * share))
                     problem = refit_problem(rec, fitted, self.data.views[rec.features].X, self.data.y)
                 else:
                     fitted = self.outcome.fold_model(number)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from backends.contracts import Backend, Deadline, Device, FitContext
+from backends.contracts import Backend, Deadline, Device, FitContext, device_name
 from backends.device import DevicePlan, Placement
 from backends.errors import ConfigError
 from search.artifacts import MODEL, OOF, ArtifactError, FileStore, MemoryStore, Store
@@ -226,9 +227,12 @@ class Controller:
 
     def _observe_fold(self, fold_s: float) -> None:
         """Collect the search's first fold costs and size the plan from the cheaper of `PLAN_SAMPLES` (one slow,
-        cold first fit must not cut the plan), or from the first alone when waiting for a second cannot fit."""
+        cold first fit must not cut the plan), or from the first alone when waiting for a second cannot fit.
+        With worker processes side by side a fold costs the search its seconds divided among the workers."""
         if self._plan_sized:
             return
+        parallel = len(self.worker_plan.lanes) if self.worker_plan.processes else 1
+        fold_s /= parallel
         self._fold_costs.append(fold_s)
         available = self.search_remaining() + sum(self._fold_costs)
         if len(self._fold_costs) >= PLAN_SAMPLES or len(self.data.splits) == 1 or 2 * fold_s > available:
@@ -337,14 +341,15 @@ class Controller:
         with quiet_optuna():
             self.study.tell(trial if trial is not None else number, value, state=state, skip_if_finished=True)
 
-    def _fail(self, number: int, params: dict[str, Any], attrs: dict[str, Any], why: str, record: TrialRecord | None = None) -> None:
-        """Record trial `number` failed for `why` (its process died) and retry it once as a new trial."""
-        retry = number not in self._retried and RETRY_ATTR not in attrs
-        note = f"{why}; retried as a new trial" if retry else f"{why}; not retried again"
+    def _fail(self, number: int, params: dict[str, Any], attrs: dict[str, Any], why: str, record: TrialRecord | None = None,
+              status: str = "failed") -> None:
+        """Record trial `number` failed for `why` (its process died) and retry it once as a new trial (a timeout is not retried)."""
+        retry = status == "failed" and number not in self._retried and RETRY_ATTR not in attrs
+        note = f"{why}; retried as a new trial" if retry else why if status != "failed" else f"{why}; not retried again"
         if record is None:
             backend = str(params.get(BACKEND_PARAM, "unknown"))
             record = TrialRecord(number=number, backend=backend, device="", recipe="", params={}, source=str(attrs.get("source", "search")))
-        record.status, record.error = "failed", note
+        record.status, record.error = status, note
         self._asked.pop(number, None)
         storage = self.study._storage  # the trial may belong to a process that is gone: set its record by id
         storage.set_trial_user_attr(storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number), RECORD_ATTR, record.to_dict())
@@ -480,10 +485,15 @@ class Controller:
         if spec is not None:
             specs.pop(spec.number, None)
             trial = self._asked.get(spec.number)
-            record = TrialRecord(number=spec.number, backend=spec.backend, device=spec.device.value, recipe=self.backends[spec.backend].recipe,
-                                 params=dict(spec.params), features=spec.features, source=spec.source, worker=f"{pid}")
-            self._fail(spec.number, dict(trial.params) if trial is not None else {}, dict(trial.user_attrs) if trial is not None else {},
-                       f"its worker process {pid} was {how} during the trial", record)
+            record = TrialRecord(number=spec.number, backend=spec.backend, device=device_name(spec.device, max(0, spec.gpu)),
+                                 recipe=self.backends[spec.backend].recipe, params=dict(spec.params), features=spec.features,
+                                 source=spec.source, worker=f"{socket.gethostname()}:{pid}")
+            params, attrs = (dict(trial.params), dict(trial.user_attrs)) if trial is not None else ({}, {})
+            if worker.overran:
+                self._fail(spec.number, params, attrs, f"stopped: it ran past its deadline and its worker process {pid} was {how}",
+                           record, status="timeout")
+            else:
+                self._fail(spec.number, params, attrs, f"its worker process {pid} was {how} during the trial", record)
         if self.search_remaining() > STARTUP_S + MIN_TRIAL_S:
             logger.warning("worker %d was %s; starting another in its lane", pid, how)
             pool.replace(worker.lane.index)
@@ -495,6 +505,7 @@ class Controller:
         for worker in pool.running():
             if time.monotonic() > worker.busy.deadline_at + self.budget.slack() + STRAGGLER_GRACE_S:
                 logger.warning("trial %d overran its deadline; stopping worker %d", worker.busy.number, worker.pid)
+                worker.overran = True
                 worker.proc.kill()
 
     # -- the search ---------------------------------------------------------------------

@@ -197,6 +197,7 @@ class _Worker:
     conn: Connection
     ready: bool = False
     busy: Any = None  # the spec it is running
+    overran: bool = False  # the driver killed it: its trial ran past its deadline
 
     @property
     def pid(self) -> int:

@@ -303,3 +303,19 @@ def test_a_too_costly_ensemble_really_shrinks_with_many_families(clock, tmp_path
                                          score_std=0.0, fit_s=150.0, oof=oof))
     ensemble = controller.build_ensemble()
     assert ensemble is not None and len(ensemble.weights) == 2
+
+
+@pytest.mark.slow
+def test_a_trial_that_ignores_its_deadline_is_stopped_with_its_worker_and_times_out(tmp_path) -> None:
+    task, data = _search_data()
+    tracker = _FileTracker(tmp_path / "fits.log")
+    families = [_Fake("stuck", False, tracker, seconds=120.0)]  # sleeps through any deadline
+    budget = Budget(12)
+    controller = Controller(task, data, families, budget, workers=plan_workers(2, CPU_PLAN, cores=2), workdir=tmp_path / "search")
+    started = time.monotonic()
+    board = controller.run().leaderboard
+    controller.close()
+    assert time.monotonic() - started <= 12 * 1.05 + 5
+    stuck = [r for r in board.records() if not r.is_ensemble]
+    assert stuck and all(r.status == "timeout" and "ran past its deadline" in r.error and "SIGKILL" in r.error for r in stuck)
+    assert all(not r.error.endswith("retried as a new trial") for r in stuck)  # an overrun is not retried
