@@ -114,6 +114,48 @@ def kill_tree(popen: subprocess.Popen) -> None:
     popen.wait()
 
 
+@dataclass(frozen=True)
+class Supervised:
+    """How a supervised run ended: its return code (None when killed at the limit), seconds, peak tree memory."""
+
+    returncode: int | None
+    timed_out: bool
+    process_s: float
+    peak_mb: float
+
+
+def supervise(cmd: list[str], log_path: Path, limit: float, tick: Callable[[float], None] | None = None) -> Supervised:
+    """Run `cmd` from the repository root in its own session, output to `log_path`, sampling the peak memory of its
+    process tree; SIGKILL the tree at `limit` seconds (or on any interruption)."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    peak, timed_out = 0.0, False
+    start = time.monotonic()
+    with log_path.open("w") as log:
+        popen = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=env, start_new_session=True)
+        try:
+            while popen.poll() is None:
+                try:
+                    peak = max(peak, tree_rss_mb(psutil.Process(popen.pid)))
+                except psutil.NoSuchProcess:  # it ended between poll() and here
+                    pass
+                elapsed = time.monotonic() - start
+                if elapsed >= limit:
+                    timed_out = True
+                    kill_tree(popen)
+                    break
+                if tick is not None:
+                    tick(elapsed)
+                try:
+                    popen.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    pass
+        except BaseException:
+            kill_tree(popen)
+            raise
+    return Supervised(None if timed_out else popen.returncode, timed_out, time.monotonic() - start, peak)
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -151,46 +193,20 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
         "--test", str(Path(ds.test).resolve()), "--target", ds.target, "--task", ds.task, "--metric", ds.metric,
         "--budget", repr(float(budget)), "--seed", str(seed), "--out", str(json_path.resolve()),
     ]
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    peak = 0.0
-    timed_out = False
-    start = time.monotonic()
-    with log_path.open("w") as log:
-        popen = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=env, start_new_session=True)
-        try:
-            while popen.poll() is None:
-                try:
-                    peak = max(peak, tree_rss_mb(psutil.Process(popen.pid)))
-                except psutil.NoSuchProcess:  # it ended between poll() and here
-                    pass
-                elapsed = time.monotonic() - start
-                if elapsed >= limit:
-                    timed_out = True
-                    kill_tree(popen)
-                    break
-                if tick is not None:
-                    tick(elapsed)
-                try:
-                    popen.wait(timeout=POLL_S)
-                except subprocess.TimeoutExpired:
-                    pass
-        except BaseException:
-            kill_tree(popen)
-            raise
-    process_s = time.monotonic() - start
+    run = supervise(cmd, log_path, limit, tick)
+    timed_out, process_s, peak = run.timed_out, run.process_s, run.peak_mb
     row |= {"process_s": process_s, "peak_mb": peak}
     result = _read_json(json_path)
     if timed_out:
         row |= {"status": "timeout", "test_score": constant_score, "wall_s": limit,
                 "error": f"killed after {limit:g}s (wall-clock limit); last output: {_last_line(log_path)}"}
-    elif result.get("status") == "ok" and popen.returncode == 0:
+    elif result.get("status") == "ok" and run.returncode == 0:
         row |= {"test_score": float(result["test_score"]), "wall_s": float(result["wall_s"])}
         row["info"] |= result.get("info") or {}
     else:
-        error = result.get("error") or _last_line(log_path) or f"exit code {popen.returncode}"
-        if popen.returncode < 0 and not result:  # e.g. SIGKILL from the kernel's out-of-memory killer
-            error = f"killed by signal {-popen.returncode} (out of memory?); last output: {_last_line(log_path)}"
+        error = result.get("error") or _last_line(log_path) or f"exit code {run.returncode}"
+        if run.returncode < 0 and not result:  # e.g. SIGKILL from the kernel's out-of-memory killer
+            error = f"killed by signal {-run.returncode} (out of memory?); last output: {_last_line(log_path)}"
         row |= {"status": "failed", "test_score": constant_score, "wall_s": float(result.get("wall_s", process_s)), "error": error}
     return _finish(row)
 

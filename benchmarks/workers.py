@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ import psutil
 from optuna.distributions import FloatDistribution
 
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
-from benchmarks.bench import POLL_S, REPO, kill_after_default, kill_tree, tree_rss_mb
+from benchmarks.bench import kill_after_default, supervise
 from benchmarks.suite import Dataset, lower_is_better, read_manifest
 
 logger = logging.getLogger("benchmarks.workers")
@@ -179,44 +178,24 @@ def compare_run(suite: Path, ds: Dataset, rows: int, workers: str, order: int, b
     json_path.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "benchmarks.workers", "--one", "--suite", str(Path(suite).resolve()), "--dataset", ds.name,
            "--workers", workers, "--budget", repr(float(budget)), "--seed", str(seed), "--out", str(json_path.resolve())]
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    peak, timed_out = 0.0, False
-    start = time.monotonic()
-    with log_path.open("w") as log:
-        popen = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        try:
-            while popen.poll() is None:
-                try:
-                    peak = max(peak, tree_rss_mb(psutil.Process(popen.pid)))
-                except psutil.NoSuchProcess:
-                    pass
-                if time.monotonic() - start >= limit:
-                    timed_out = True
-                    kill_tree(popen)
-                    break
-                try:
-                    popen.wait(timeout=POLL_S)
-                except subprocess.TimeoutExpired:
-                    pass
-        except BaseException:
-            kill_tree(popen)
-            raise
-    row |= {"process_s": round(time.monotonic() - start, 2), "peak_mb": round(peak, 1)}
+    run = supervise(cmd, log_path, limit)
+    timed_out = run.timed_out
+    row |= {"process_s": round(run.process_s, 2), "peak_mb": round(run.peak_mb, 1)}
     try:
         result = json.loads(json_path.read_text())
     except (OSError, ValueError):
         result = {}
     if timed_out:
         row |= {"status": "timeout", "wall_s": limit, "error": f"killed after {limit:g}s; last output: {_last_line(log_path)}"}
-    elif result.get("status") == "ok" and popen.returncode == 0:
+    elif result.get("status") == "ok" and run.returncode == 0:
         row |= {k: result[k] for k in ("workers_chosen", "processes", "reason", "storage", "completed", "n_trials", "test_score", "wall_s")}
         row["trials"] = json.dumps(result["trials"], sort_keys=True)
         if result.get("note"):
             row["reason"] = f"{row['reason']} ({result['note']})"
     else:
-        error = result.get("error") or _last_line(log_path) or f"exit code {popen.returncode}"
-        if popen.returncode < 0 and not result:
-            error = f"killed by signal {-popen.returncode} (out of memory?); last output: {_last_line(log_path)}"
+        error = result.get("error") or _last_line(log_path) or f"exit code {run.returncode}"
+        if run.returncode < 0 and not result:
+            error = f"killed by signal {-run.returncode} (out of memory?); last output: {_last_line(log_path)}"
         row |= {"status": "failed", "wall_s": float(result.get("wall_s", row["process_s"])), "error": error}
     row["wall_s"] = round(float(row["wall_s"]), 2)
     return row

@@ -449,7 +449,7 @@ class Controller:
                     elif kind == "error":
                         errors.append(str(message[1]))
                         logger.warning("worker %s could not start: %s", worker.pid, message[1])
-                        pool.workers.pop(worker.lane.index, None)
+                        pool.drop(worker.lane.index)
                     elif kind == "result":
                         worker.busy = None
                         record = TrialRecord.from_dict(message[2])
@@ -467,7 +467,7 @@ class Controller:
                         self._finish(spec.number, record)
                     elif kind == "died" and not worker.ready:
                         errors.append(f"a worker process was {describe_exit(message[1])} before it was ready")
-                        pool.workers.pop(worker.lane.index, None)
+                        pool.drop(worker.lane.index)
                     elif kind == "died":
                         self._worker_died(pool, worker, specs, describe_exit(message[1]))
         finally:
@@ -498,7 +498,7 @@ class Controller:
             logger.warning("worker %d was %s; starting another in its lane", pid, how)
             pool.replace(worker.lane.index)
         else:
-            pool.workers.pop(worker.lane.index, None)
+            pool.drop(worker.lane.index)
 
     def _straggle(self, pool: WorkerPool) -> None:
         """Kill a worker whose trial runs on well past its own deadline (a fit that ignores it); its trial times out."""

@@ -54,6 +54,7 @@ class TrialRecord:
     source: str = "search"  # "portfolio" when the config came from the portfolio
     screen_score: float = math.nan  # the score of the screening fit on a row sample (big data)
     worker: str = ""  # host:pid of the process that ran it
+    threads: int = 0  # host threads its fits used (0: not recorded)
     restored: bool = False  # finished by an earlier run of this study (a resumed search)
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # kind ("oof", "model") -> {"id", "sha256"}
     # out-of-fold predictions, kept in memory for ensembling; never serialized

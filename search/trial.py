@@ -97,7 +97,7 @@ def run_trial(
     clock = hooks.clock or time.monotonic
     record = TrialRecord(
         number=spec.number, backend=backend.name, device=device_name(spec.device, max(0, spec.gpu)), recipe=backend.recipe,
-        params=dict(spec.params), features=spec.features, source=spec.source, worker=worker_id(),
+        params=dict(spec.params), features=spec.features, source=spec.source, worker=worker_id(), threads=spec.n_jobs,
     )
     gpu = max(0, spec.gpu) if hooks.local_gpu is None else hooks.local_gpu
     ctx = replace(context, device=spec.device, gpu=gpu, n_jobs=spec.n_jobs)

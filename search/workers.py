@@ -241,6 +241,12 @@ class WorkerPool:
         self.stopped.append(old)
         self.workers[index] = self._spawn(old.lane)
 
+    def drop(self, index: int) -> None:
+        """Give up the worker of lane `index` (it failed to start, or died with no time for another)."""
+        worker = self.workers.pop(index, None)
+        if worker is not None:
+            self.stopped.append(worker)
+
     def idle(self) -> list[_Worker]:
         return [w for w in self.workers.values() if w.ready and w.busy is None and w.proc.poll() is None]
 

@@ -55,7 +55,7 @@ def test_the_refit_reserve_counts_the_best_few_refits_up_to_its_cap(clock):
 
     import numpy as np
 
-    from search.finalize import ENSEMBLE_RESERVE_MEMBERS, RefitPlan
+    from search.finalize import ENSEMBLE_RESERVE_MEMBERS, THREAD_EXPONENT, RefitPlan
     from search.leaderboard import TrialRecord
 
     data = SimpleNamespace(y=np.zeros(100), splits=[(np.arange(80), np.arange(80, 100))])
@@ -68,4 +68,9 @@ def test_the_refit_reserve_counts_the_best_few_refits_up_to_its_cap(clock):
     assert plan.estimate(rec(0, 8.0)) == pytest.approx(12.0)
     assert plan.reserve([rec(i, 8.0) for i in range(5)]) == pytest.approx(12.0 * min(ENSEMBLE_RESERVE_MEMBERS, 2))  # cap 30 s
     assert plan.reserve([rec(0, 1000.0)]) == 0.0  # even the best one does not fit: its fold model is packaged instead
+    one_thread = rec(0, 8.0)
+    one_thread.threads = 1  # measured in a one-thread worker: the refit on 2 threads is faster, sublinearly
+    assert plan.estimate(one_thread) == pytest.approx(12.0 / 2**THREAD_EXPONENT)
+    one_thread.device = "cuda:0"
+    assert plan.estimate(one_thread) == pytest.approx(12.0)  # a GPU fit does not scale with host threads
     assert plan.share([1.0, 3.0], 0) == pytest.approx(0.25) and plan.share([1.0, 3.0], 1) == pytest.approx(1.0)
