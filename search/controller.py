@@ -23,12 +23,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from backends.contracts import Backend, Deadline, Device, FitContext, device_name
 from backends.device import DevicePlan, Placement
 from backends.errors import ConfigError
+from features.preprocess import Preprocessor
 from search.artifacts import MODEL, OOF, ArtifactError, FileStore, MemoryStore, Store
 from search.budget import Budget
 from search.ensemble import Ensemble, build_ensemble, selection_pool
@@ -54,6 +56,8 @@ PLAN_ATTR = "n_folds"  # study attribute: the folds the plan kept, so a resumed 
 RETRY_ATTR = "retry_of"  # trial user attribute: the trial number a retried trial repeats
 POLL_S = 0.05  # how often the driver looks at its workers while trials run
 STRAGGLER_GRACE_S = 3.0  # a worker still in a trial this long after the search deadline is killed
+WARM_UP_ROWS = 200  # rows of the driver's warm-up fit per family while the worker processes start
+WARM_UP_S = 2.0  # the longest a warm-up fit may take
 
 
 @dataclass
@@ -412,6 +416,7 @@ class Controller:
         pool = WorkerPool(self.worker_plan.lanes, bundle, control.path)
         self._pools.append(pool)
         pool.start()
+        self._warm_up()
         pending: list[Drawn] = []  # drawn trials waiting for a worker of their device
         specs: dict[int, TrialSpec] = {}
         notes: dict[int, str] = {}  # trial number -> why it was run again (on CPU after a GPU out-of-memory)
@@ -477,6 +482,22 @@ class Controller:
                 with quiet_optuna():
                     self.study.tell(drawn.trial, state=TrialState.FAIL, skip_if_finished=True)
                 self._asked.pop(drawn.trial.number, None)
+
+    def _warm_up(self) -> None:
+        """While the workers start, fit each family once here on a few rows: the refits after the search run in
+        this process, and a process's first fit pays one-time costs (torch's start-up alone ~1 s on 2 cores) that
+        a refit's share of the budget cannot afford. Best effort: a failure only means no warm-up."""
+        view = next(iter(self.data.views))
+        rows = np.sort(self.data.splits[0][0][:WARM_UP_ROWS])
+        X, y = self.data.views[view].X.iloc[rows], self.data.y[rows]
+        for name, backend in self.backends.items():
+            try:
+                pre = Preprocessor(backend.recipe).fit(X, self.data.views[view].profile)
+                configs = backend.portfolio(self.contexts[name]) or [{}]
+                ctx = replace(self.contexts[name], n_rows=len(rows))
+                backend.fit(pre.transform(X), y, configs[0], ctx, Deadline.after(WARM_UP_S), n_iterations=2)
+            except Exception:  # noqa: BLE001 - a warm-up that fails costs nothing but its try
+                logger.debug("warm-up fit of %s failed", name, exc_info=True)
 
     def _worker_died(self, pool: WorkerPool, worker: Any, specs: dict[int, TrialSpec], how: str) -> None:
         spec = worker.busy
