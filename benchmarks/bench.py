@@ -156,12 +156,13 @@ def supervise(cmd: list[str], log_path: Path, limit: float, tick: Callable[[floa
     return Supervised(None if timed_out else popen.returncode, timed_out, time.monotonic() - start, peak)
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path, limit: int = 500) -> str:
+    """The last non-empty line of a run's log, cut to `limit` characters ("" when unreadable)."""
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return lines[-1][:500] if lines else ""
+    return lines[-1][:limit] if lines else ""
 
 
 def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, out_dir: Path, *,
@@ -199,14 +200,14 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
     result = _read_json(json_path)
     if timed_out:
         row |= {"status": "timeout", "test_score": constant_score, "wall_s": limit,
-                "error": f"killed after {limit:g}s (wall-clock limit); last output: {_last_line(log_path)}"}
+                "error": f"killed after {limit:g}s (wall-clock limit); last output: {last_line(log_path)}"}
     elif result.get("status") == "ok" and run.returncode == 0:
         row |= {"test_score": float(result["test_score"]), "wall_s": float(result["wall_s"])}
         row["info"] |= result.get("info") or {}
     else:
-        error = result.get("error") or _last_line(log_path) or f"exit code {run.returncode}"
+        error = result.get("error") or last_line(log_path) or f"exit code {run.returncode}"
         if run.returncode < 0 and not result:  # e.g. SIGKILL from the kernel's out-of-memory killer
-            error = f"killed by signal {-run.returncode} (out of memory?); last output: {_last_line(log_path)}"
+            error = f"killed by signal {-run.returncode} (out of memory?); last output: {last_line(log_path)}"
         row |= {"status": "failed", "test_score": constant_score, "wall_s": float(result.get("wall_s", process_s)), "error": error}
     return _finish(row)
 

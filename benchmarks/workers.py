@@ -45,7 +45,7 @@ import psutil
 from optuna.distributions import FloatDistribution
 
 from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
-from benchmarks.bench import kill_after_default, supervise
+from benchmarks.bench import kill_after_default, last_line, supervise
 from benchmarks.suite import Dataset, lower_is_better, read_manifest
 
 logger = logging.getLogger("benchmarks.workers")
@@ -156,14 +156,6 @@ def one_main(argv: list[str]) -> int:
     return code
 
 
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""
-
-
 def compare_run(suite: Path, ds: Dataset, rows: int, workers: str, order: int, budget: float, seed: int, out: Path,
                 kill_after: float | None = None) -> dict[str, Any]:
     """One run in a fresh process under a hard wall-clock limit, with its process tree's peak memory; its results.csv row."""
@@ -186,16 +178,16 @@ def compare_run(suite: Path, ds: Dataset, rows: int, workers: str, order: int, b
     except (OSError, ValueError):
         result = {}
     if timed_out:
-        row |= {"status": "timeout", "wall_s": limit, "error": f"killed after {limit:g}s; last output: {_last_line(log_path)}"}
+        row |= {"status": "timeout", "wall_s": limit, "error": f"killed after {limit:g}s; last output: {last_line(log_path, 300)}"}
     elif result.get("status") == "ok" and run.returncode == 0:
         row |= {k: result[k] for k in ("workers_chosen", "processes", "reason", "storage", "completed", "n_trials", "test_score", "wall_s")}
         row["trials"] = json.dumps(result["trials"], sort_keys=True)
         if result.get("note"):
             row["reason"] = f"{row['reason']} ({result['note']})"
     else:
-        error = result.get("error") or _last_line(log_path) or f"exit code {run.returncode}"
+        error = result.get("error") or last_line(log_path, 300) or f"exit code {run.returncode}"
         if run.returncode < 0 and not result:
-            error = f"killed by signal {-run.returncode} (out of memory?); last output: {_last_line(log_path)}"
+            error = f"killed by signal {-run.returncode} (out of memory?); last output: {last_line(log_path, 300)}"
         row |= {"status": "failed", "wall_s": float(result.get("wall_s", row["process_s"])), "error": error}
     row["wall_s"] = round(float(row["wall_s"]), 2)
     return row

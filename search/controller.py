@@ -390,7 +390,6 @@ class Controller:
         while self._can_draw(0):
             drawn = self._ask()
             spec = self._spec(drawn, lane)
-            hooks.keep_model = lambda record, below=spec.keep_below: self.task.metric.loss(record.score_mean) < below
             record = self._run_spec(spec, drawn.trial, hooks)
             if self._oom_retry(spec, record):
                 logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", spec.number, spec.backend, record.device)

@@ -27,7 +27,6 @@ from search.leaderboard import TrialRecord
 from search.task import SearchData, Task
 
 RECORD_ATTR = "record"  # trial user attribute: the record, JSON-safe
-WORKER_ATTR = "worker"  # trial user attribute: host:pid of the process running it
 
 
 def worker_id() -> str:
@@ -69,11 +68,10 @@ class TrialSpec:
 
 @dataclass
 class TrialHooks:
-    """What a trial asks of the search it runs in (defaults: a fixed plan, no plan sizing, always keep the model)."""
+    """What a trial asks of the search it runs in (defaults: a fixed plan, no plan sizing, a fixed deadline)."""
 
     n_folds: Callable[[], int] | None = None
     fold_done: Callable[[float], None] = lambda seconds: None
-    keep_model: Callable[[TrialRecord], bool] = lambda record: True
     clock: Callable[[], float] | None = None
     search_end: Callable[[], float] | None = None  # when the search ends now (it moves earlier as the refit reserve grows)
     local_gpu: int | None = None  # the GPU's ordinal in this process, where CUDA_VISIBLE_DEVICES renumbers it
@@ -123,7 +121,7 @@ def run_trial(
                                  first_fold_all=spec.first)
     if record.status == "oom" and spec.device is Device.CUDA:
         free_gpu_memory()
-    store_artifacts(trial, record, candidate, store, hooks)
+    store_artifacts(trial, record, candidate, store, keep_model=task.metric.loss(record.score_mean) < spec.keep_below)
     return record, candidate
 
 
@@ -139,15 +137,15 @@ def free_gpu_memory() -> None:
             pass
 
 
-def store_artifacts(trial: optuna.Trial, record: TrialRecord, candidate: FittedCandidate | None, store: Store, hooks: TrialHooks) -> None:
-    """Write the out-of-fold predictions (and the fold model when `hooks.keep_model` says so), then the record.
+def store_artifacts(trial: optuna.Trial, record: TrialRecord, candidate: FittedCandidate | None, store: Store, keep_model: bool) -> None:
+    """Write the out-of-fold predictions (and the fold model when `keep_model`: it beats the best few so far), then the record.
 
     A failed write is the trial's failure: a trial whose artifacts are not stored must not count as finished.
     """
     try:
         if record.ok and record.oof is not None:
             record.artifacts[OOF] = store.put_oof(trial, record.oof)
-        if record.ok and candidate is not None and hooks.keep_model(record):
+        if record.ok and candidate is not None and keep_model:
             record.artifacts[MODEL] = store.put_model(trial, candidate)
     except (OSError, ArtifactError) as exc:
         record.status, record.error = "failed", f"could not store its artifacts: {type(exc).__name__}: {exc}"

@@ -50,7 +50,6 @@ def serve(conn: Connection, bundle: dict, control: Control) -> None:
         hooks = TrialHooks(
             n_folds=n_folds,
             fold_done=lambda seconds: conn.send(("fold", seconds)),
-            keep_model=lambda record, below=spec.keep_below: task.metric.loss(record.score_mean) < below,
             search_end=lambda: control.get(SEARCH_END) or math.inf,
             local_gpu=0,  # CUDA_VISIBLE_DEVICES shows this worker its one GPU as ordinal 0
         )
