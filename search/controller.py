@@ -36,6 +36,7 @@ from search.budget import Budget
 from search.ensemble import Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache
 from search.finalize import RefitPlan
+from search.forkserver import ServerGone
 from search.leaderboard import Leaderboard, TrialRecord
 from search.portfolio import warm_start_order, with_views
 from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
@@ -414,7 +415,10 @@ class Controller:
         control = Control(self.workdir / "control.bin", create=True)
         pool = WorkerPool(self.worker_plan.lanes, bundle, control.path)
         self._pools.append(pool)
-        pool.start()
+        try:
+            pool.start()
+        except ServerGone as exc:
+            raise _NoWorkers(str(exc)) from None
         self._warm_up()
         pending: list[Drawn] = []  # drawn trials waiting for a worker of their device
         specs: dict[int, TrialSpec] = {}
@@ -476,7 +480,8 @@ class Controller:
                         self._worker_died(pool, worker, specs, describe_exit(message[1]))
         finally:
             pool.stop()
-            logger.debug("trials ended %.2fs before the refit deadline", self.budget.refit_deadline().remaining())
+            logger.debug("trials ended %.2fs after the search deadline, %.2fs before the refit deadline",
+                         -self._search_deadline().remaining(), self.budget.refit_deadline().remaining())
             for drawn in pending:  # drawn but never run: the search ended first
                 with quiet_optuna():
                     self.study.tell(drawn.trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -516,7 +521,11 @@ class Controller:
                 self._fail(spec.number, params, attrs, f"its worker process {pid} was {how} during the trial", record)
         if self.search_remaining() > STARTUP_S + MIN_TRIAL_S:
             logger.warning("worker %d was %s; starting another in its lane", pid, how)
-            pool.replace(worker.lane.index)
+            try:
+                pool.replace(worker.lane.index)
+            except ServerGone as exc:
+                logger.warning("no worker replaces it: %s", exc)
+                pool.drop(worker.lane.index)
         else:
             pool.drop(worker.lane.index)
 

@@ -63,8 +63,11 @@ class RefitPlan:
         return sum(self.estimate(r) for r in members)
 
     def available(self) -> float:
-        """Seconds left for refitting now (what packaging and the slack do not need)."""
-        return self.budget.refit_deadline().remaining() - self.budget.slack()
+        """Seconds left for refitting now, less a margin for what member deadlines do not bound (all-rows
+        preprocessing). Half the slack: the search deadline kept a whole one for the last trials' own overrun,
+        which that overrun (the per-fold work after a fit stops) may have spent; a second whole one would
+        turn down even a one-second ensemble refit after a search that ended on time."""
+        return self.budget.refit_deadline().remaining() - 0.5 * self.budget.slack()
 
     @staticmethod
     def share(estimates: Sequence[float], i: int) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from backends.contracts import TaskType
@@ -47,15 +48,37 @@ def _labels(raw: np.ndarray) -> np.ndarray:
 
 
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    if proba.shape[1] == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
-    return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(proba.shape[1]))
+    k = proba.shape[1]
+    y = np.asarray(y)
+    present = np.bincount(y, minlength=k) if y.dtype.kind in "iu" and len(y) and y.min() >= 0 and y.max() < k else None
+    if present is None or not (present > 0).all() or not np.isfinite(proba).all():
+        # sklearn's own checks and messages (one class present, NaN, labels out of range)
+        if k == 2:
+            return skm.roc_auc_score(y, proba[:, 1])
+        return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(k))
+    if k == 2:
+        return _binary_auc(y == 1, proba[:, 1])
+    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in range(k)]))
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney AUC with average ranks on ties: the value sklearn's trapezoidal ROC AUC gives, at a
+    third of its cost (the ensemble selection scores hundreds of blends)."""
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    k = proba.shape[1]
+    y = np.asarray(y)
     p = np.clip(proba, _EPS, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
-    return skm.log_loss(y, p, labels=range(proba.shape[1]))
+    if y.dtype.kind not in "iu" or not len(y) or y.min() < 0 or y.max() >= k or not np.isfinite(p).all():
+        return skm.log_loss(y, p, labels=range(k))  # sklearn's own checks and messages
+    # what sklearn computes (it clips at float64 eps, below _EPS), without its validation's overhead
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
 
 
 def _f1(y: np.ndarray, proba: np.ndarray) -> float:

@@ -1,6 +1,6 @@
-"""A worker process: ``python -m search.worker --fd N --bundle FILE --control FILE --lane DEVICE:GPU:THREADS:INDEX``.
+"""A worker process: `main` with ``--fd N --bundle FILE --control FILE --lane DEVICE:GPU:THREADS:INDEX``.
 
-Started by `search.workers.WorkerPool`, one per lane. It loads the search's bundle once, joins the
+Forked by `search.forkserver` for `search.workers.WorkerPool`, one per lane. It loads the search's bundle once, joins the
 study, says "ready", then runs each trial spec it receives with `search.trial.run_trial` and
 answers with the trial's record; it leaves when told to (None), or when its socket closes (the
 driver is gone).
@@ -12,7 +12,6 @@ import argparse
 import logging
 import math
 import pickle
-import sys
 from multiprocessing.connection import Connection
 
 import optuna
@@ -58,7 +57,7 @@ def serve(conn: Connection, bundle: dict, control: Control) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search.worker")
+    parser = argparse.ArgumentParser(prog="search.worker")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--control", required=True)
@@ -76,7 +75,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     serve(conn, bundle, control)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
 """Where trials run: the search's own process (one worker), or worker processes side by side.
 
-A worker process (`python -m search.worker`) loads the search's data once from a bundle file,
+A worker process (`search.worker`, forked from this process's `search.forkserver`, which imported the
+stack once) loads the search's data once from a bundle file,
 joins the study through its storage, and runs the trials the controller sends it, one at a
 time, with its own thread count; a GPU worker sees one GPU (`CUDA_VISIBLE_DEVICES`). No process
 ever runs two native fits or predicts at once. The controller (the driver) owns the deadline: it
@@ -16,7 +17,6 @@ import os
 import pickle
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +29,12 @@ import numpy as np
 from backends.contracts import Device, device_name
 from backends.device import DevicePlan, Placement
 from backends.errors import ConfigError
+from search.forkserver import LOST, Forked, fork_server
 
 logger = logging.getLogger(__name__)
 
 GPU_LANE_CORES = 2  # host cores a GPU trial keeps busy: data copies, DMatrix building, the Python loop
-STARTUP_S = 5.0  # seconds a worker process needs to import the stack and load its data (measured ~4 s on 2 cores)
+STARTUP_S = 5.0  # seconds the first workers of a process may wait: the fork server imports the stack (~4 s on 2 cores)
 MIN_PARALLEL_BUDGET_S = 5 * STARTUP_S  # below this, worker start-up would not pay for itself
 SMALL_CELLS = 1_500_000  # rows x columns (x classes) up to which one thread per trial uses cores best
 LARGE_CELLS = 20_000_000  # beyond this, 4 threads per trial
@@ -193,7 +194,7 @@ def write_bundle(path: str | Path, bundle: dict[str, Any]) -> Path:
 @dataclass
 class _Worker:
     lane: Lane
-    proc: subprocess.Popen
+    proc: Forked
     conn: Connection
     ready: bool = False
     busy: Any = None  # the spec it is running
@@ -214,24 +215,28 @@ class WorkerPool:
         self.started_s = 0.0
 
     def start(self) -> None:
+        """Fork one worker per lane; ServerGone when the fork server cannot start them."""
         t0 = time.monotonic()
         for lane in self.lanes:
             self.workers[lane.index] = self._spawn(lane)
         self.started_s = time.monotonic() - t0
 
     def _spawn(self, lane: Lane) -> _Worker:
+        """A worker forked from this process's fork server (the stack already imported), with its lane's
+        thread counts and GPU in its environment."""
         mine, theirs = socket.socketpair()
         env = dict(os.environ)
         threads = str(max(1, lane.n_jobs))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
-        # the worker imports what the search's process can: its modules, tests' and users' backend classes
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p and os.path.isdir(p))
         if lane.device is Device.CUDA:
             env["CUDA_VISIBLE_DEVICES"] = str(lane.gpu)
-        cmd = [sys.executable, "-m", "search.worker", "--fd", str(theirs.fileno()), "--bundle", str(self.bundle),
-               "--control", str(self.control), "--lane", f"{lane.device.value}:{lane.gpu}:{lane.n_jobs}:{lane.index}"]
-        proc = subprocess.Popen(cmd, env=env, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
-        theirs.close()
+        argv = ["--bundle", str(self.bundle), "--control", str(self.control), "--lane", f"{lane.device.value}:{lane.gpu}:{lane.n_jobs}:{lane.index}"]
+        try:
+            server = fork_server()
+            assert server is not None
+            proc = server.spawn(argv, env, theirs.fileno())
+        finally:
+            theirs.close()
         return _Worker(lane, proc, Connection(mine.detach()))
 
     def replace(self, index: int) -> None:
@@ -301,7 +306,7 @@ class WorkerPool:
                 w.conn.close()
 
 
-def _reap(proc: subprocess.Popen) -> int | None:
+def _reap(proc: Forked) -> int | None:
     try:
         return proc.wait(timeout=5)
     except subprocess.TimeoutExpired:  # a closed socket but a live process: it is stuck; end it
@@ -315,6 +320,8 @@ def describe_exit(code: int | None) -> str:
 
     if code is None:
         return "still running"
+    if code == LOST:
+        return "ended (its exit status went with the fork server)"
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"

@@ -36,6 +36,37 @@ def test_multiclass_and_regression_metrics():
     assert get_metric("r2", R).score(yr, yr) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_fast_roc_auc_and_log_loss_equal_sklearn(k):
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 2000)
+    proba = rng.dirichlet(np.ones(k), 2000)
+    proba[:300] = np.round(proba[:300], 1)  # ties: average ranks must match sklearn's trapezoids
+    proba[:5] = np.eye(k)[0]  # zeros: clipped, renormalized
+    proba[5:300] /= proba[5:300].sum(axis=1, keepdims=True)
+    expected_auc = (skm.roc_auc_score(y, proba[:, 1]) if k == 2
+                    else skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(k)))
+    assert get_metric("roc_auc", B if k == 2 else M).score(y, proba) == pytest.approx(expected_auc, abs=1e-12)
+    clipped = np.clip(proba, 1e-15, 1)
+    expected_ll = skm.log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=range(k))
+    assert get_metric("log_loss", B if k == 2 else M).score(y, proba) == pytest.approx(expected_ll, rel=1e-12)
+
+
+def test_fast_metrics_keep_sklearns_errors():
+    from sklearn import metrics as skm
+
+    proba = np.array([[0.2, 0.8], [0.6, 0.4]])
+    with pytest.warns(UserWarning, match="Only one class"):  # sklearn's warning and its nan, as before
+        assert math.isnan(get_metric("roc_auc", B).score(np.array([1, 1]), proba))
+        assert math.isnan(skm.roc_auc_score(np.array([1, 1]), proba[:, 1]))
+    with pytest.raises(ValueError):
+        get_metric("roc_auc", B).score(np.array([0, 1]), np.array([[np.nan, np.nan], [0.5, 0.5]]))
+    with pytest.raises(ValueError):
+        get_metric("log_loss", B).score(np.array([0, 2]), proba)
+
+
 def test_defaults_and_directions():
     assert get_metric(None, B).name == "roc_auc"
     assert get_metric(None, M).name == "log_loss"

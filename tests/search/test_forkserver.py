@@ -1,0 +1,90 @@
+"""The fork server: workers forked from it get the driver's environment and socket, and their exit codes come back."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+from multiprocessing.connection import Connection
+
+import pytest
+
+from search.forkserver import LOST, ForkServer, ServerGone
+from search.workers import describe_exit
+
+ARGV = ["--bundle", "/nonexistent/bundle.pkl", "--control", "/nonexistent/control.bin", "--lane", "cpu:-1:1:0"]
+
+
+def _spawn(server: ForkServer, env: dict[str, str]) -> tuple[object, Connection]:
+    mine, theirs = socket.socketpair()
+    try:
+        handle = server.spawn(ARGV, env, theirs.fileno())
+    finally:
+        theirs.close()
+    return handle, Connection(mine.detach())
+
+
+@pytest.fixture
+def server():
+    srv = ForkServer()
+    yield srv
+    srv.close()
+
+
+def test_a_forked_worker_answers_on_its_socket_and_its_exit_code_comes_back(server):
+    handle, conn = _spawn(server, dict(os.environ))
+    kind, message = conn.recv()
+    assert kind == "error" and "FileNotFoundError" in message and "/nonexistent/bundle.pkl" in message
+    assert handle.wait(timeout=30) == 1
+    assert handle.poll() == 1
+    assert handle.pid != os.getpid() and handle.pid != server.proc.pid
+
+
+def test_a_killed_worker_reads_as_killed_by_sigkill(server, tmp_path):
+    bundle = tmp_path / "bundle.pkl"
+    os.mkfifo(bundle)  # opening it blocks: the worker waits until the test kills it
+    argv = ["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cpu:-1:1:0"]
+    mine, theirs = socket.socketpair()
+    handle = server.spawn(argv, dict(os.environ), theirs.fileno())
+    theirs.close()
+    with pytest.raises(subprocess.TimeoutExpired):
+        handle.wait(timeout=0.5)
+    os.kill(handle.pid, signal.SIGKILL)
+    assert describe_exit(handle.wait(timeout=30)) == "killed by SIGKILL"
+    mine.close()
+
+
+class _Getenv:
+    """Unpickles to the value of an environment variable in the process that loads it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self):
+        return (os.getenv, (self.name, "unset"))
+
+
+def test_the_worker_runs_with_the_environment_the_driver_sent(server, tmp_path):
+    bundle = tmp_path / "bundle.pkl"
+    # the worker sets its log level from the bundle: an unknown level's error message shows the value it read
+    bundle.write_bytes(pickle.dumps({"log_level": _Getenv("CUDA_VISIBLE_DEVICES")}))
+    mine, theirs = socket.socketpair()
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="7")
+    handle = server.spawn(["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cuda:7:1:0"], env, theirs.fileno())
+    theirs.close()
+    kind, message = Connection(mine.detach()).recv()
+    assert kind == "error" and "'7'" in message, message
+    assert handle.wait(timeout=30) == 1
+
+
+def test_a_dead_server_is_a_clear_error_and_its_workers_read_as_lost(server):
+    handle, conn = _spawn(server, dict(os.environ))
+    conn.recv()
+    server.proc.kill()
+    server.proc.wait()
+    assert handle.wait(timeout=30) in (1, LOST)  # reported before the server died, or lost with it
+    with pytest.raises(ServerGone):
+        _spawn(server, dict(os.environ))
+    assert describe_exit(LOST) == "ended (its exit status went with the fork server)"
