@@ -156,6 +156,9 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     rerunning the same command after a kill resumes it. Exit code 3: success criteria were declared and the
     packaged model fails one (everything is still written).
     """
+    from search.forkserver import prestart
+
+    prestart(int(workers) if workers.isdigit() else workers, n_trials)  # before the imports below: they overlap
     from automl.api import check_budget, check_seed, fit
     from automl.rundir import SEARCH_DIR, check_run_dir
 

@@ -197,6 +197,13 @@ def fork_server(start: bool = True) -> ForkServer | None:
         return _SERVER
 
 
+def prestart(workers: int | str, n_trials: int | None) -> None:
+    """Start the fork server now if a search with these options may run worker processes: early, so its imports
+    overlap the caller's own (a `fit` with one worker, or "auto" with a fixed trial count, runs here)."""
+    if str(workers) != "1" and not (n_trials is not None and workers == "auto") and (os.cpu_count() or 1) > 1:
+        fork_server()
+
+
 # -- the server process ------------------------------------------------------------------------
 def _child(argv: list[str], env: dict[str, str], path: list[str], fd: int) -> int:
     os.environ.clear()
