@@ -15,54 +15,24 @@ its death (SIGKILL, segfault) as it did with a direct child; it leaves when the 
 
 from __future__ import annotations
 
-import array
 import atexit
 import os
-import pickle
-import select
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import Any
+from multiprocessing.connection import Connection
 
-_MAX_MESSAGE = 1 << 20
 LOST = 256  # a worker's return code when the server, and the worker's status with it, are gone (not a real code)
 
 
-def _send(sock: socket.socket, message: Any, fds: tuple[int, ...] = ()) -> None:
-    data = pickle.dumps(message)
-    header = len(data).to_bytes(4, "big")
-    if fds:
-        sock.sendmsg([header + data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        sock.sendall(header + data)
-
-
-def _recv(sock: socket.socket) -> tuple[Any, list[int]]:
-    """One message and the file descriptors sent with it; EOFError when the peer is gone."""
-    fds: list[int] = []
-    buf = b""
-    while len(buf) < 4:
-        data, ancdata, _, _ = sock.recvmsg(4 - len(buf), socket.CMSG_SPACE(4 * 4))
-        if not data:
-            raise EOFError
-        for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
-        buf += data
-    size = int.from_bytes(buf, "big")
-    if size > _MAX_MESSAGE:
-        raise EOFError
-    body = b""
-    while len(body) < size:
-        chunk = sock.recv(size - len(body))
-        if not chunk:
-            raise EOFError
-        body += chunk
-    return pickle.loads(body), fds
+def _channel(sock: socket.socket) -> tuple[Connection, socket.socket]:
+    """Messages go as multiprocessing's framed pickles; a worker's socket goes beside its request with
+    `socket.send_fds` on a duplicate of the same stream (a request's bytes are read whole, the fd's after)."""
+    return Connection(os.dup(sock.fileno())), sock
 
 
 class ServerGone(RuntimeError):
@@ -91,7 +61,7 @@ class Forked:
     def kill(self) -> None:
         if self.poll() is None:  # once reaped, the pid may belong to another process
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
@@ -106,7 +76,8 @@ class ForkServer:
         self.proc = subprocess.Popen([sys.executable, "-m", "search.forkserver", str(theirs.fileno())], env=env,
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
-        self.sock, self.owner = mine, os.getpid()
+        self.conn, self.sock = _channel(mine)
+        self.owner = os.getpid()
         self.codes: dict[int, int] = {}
         self.lock = threading.Lock()
 
@@ -117,7 +88,8 @@ class ForkServer:
         """Fork a worker running ``search.worker.main(argv)`` with `env` and the socket `fd`; its handle."""
         with self.lock:
             try:
-                _send(self.sock, ("spawn", argv, env, list(sys.path)), (fd,))
+                self.conn.send(("spawn", argv, env, list(sys.path)))
+                socket.send_fds(self.sock, [b"F"], [fd])
                 end = time.monotonic() + timeout
                 while True:
                     message = self._read(end - time.monotonic())
@@ -149,10 +121,9 @@ class ForkServer:
 
     def _read(self, timeout: float | None) -> tuple | None:
         """One message (exit reports are filed), or None when none came within `timeout`."""
-        ready, _, _ = select.select([self.sock], [], [], None if timeout is None else max(0.0, timeout))
-        if not ready:
+        if not self.conn.poll(None if timeout is None else max(0.0, timeout)):
             return None
-        message, _ = _recv(self.sock)
+        message = self.conn.recv()
         if message[0] == "exit":
             self.codes[message[1]] = message[2]
         return message
@@ -161,6 +132,7 @@ class ForkServer:
         if os.getpid() != self.owner:
             return
         try:
+            self.conn.close()
             self.sock.close()
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -228,30 +200,32 @@ def serve(fd: int) -> None:
     registry.preload()
     import search.worker  # noqa: F401
 
-    sock = socket.socket(fileno=fd)
+    conn, sock = _channel(socket.socket(fileno=fd))
     children: set[int] = set()
     while True:
-        ready, _, _ = select.select([sock], [], [], 0.1)
+        ready = conn.poll(0.1)
         for pid in list(children):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 children.discard(pid)
-                _send(sock, ("exit", pid, os.waitstatus_to_exitcode(status)))
+                conn.send(("exit", pid, os.waitstatus_to_exitcode(status)))
         if not ready:
             continue
         try:
-            (kind, argv, env, path), fds = _recv(sock)
+            kind, argv, env, path = conn.recv()
+            _, fds, _, _ = socket.recv_fds(sock, 1, 1)
         except (EOFError, OSError):
             return  # the driver is gone; its workers see their own sockets close and leave
         if kind != "spawn" or len(fds) != 1:
             for extra in fds:
                 os.close(extra)
-            _send(sock, ("error", f"bad request {kind!r}"))
+            conn.send(("error", f"bad request {kind!r}"))
             continue
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                conn.close()
                 sock.close()
                 code = _child(argv, env, path, fds[0])
             except BaseException:  # noqa: BLE001 - a forked child must never return into the server's loop
@@ -262,7 +236,7 @@ def serve(fd: int) -> None:
                 os._exit(code)
         os.close(fds[0])
         children.add(pid)
-        _send(sock, ("pid", pid))
+        conn.send(("pid", pid))
 
 
 if __name__ == "__main__":

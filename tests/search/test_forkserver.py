@@ -17,10 +17,10 @@ from search.workers import describe_exit
 ARGV = ["--bundle", "/nonexistent/bundle.pkl", "--control", "/nonexistent/control.bin", "--lane", "cpu:-1:1:0"]
 
 
-def _spawn(server: ForkServer, env: dict[str, str]) -> tuple[object, Connection]:
+def _spawn(server: ForkServer, env: dict[str, str], argv: list[str] = ARGV) -> tuple[object, Connection]:
     mine, theirs = socket.socketpair()
     try:
-        handle = server.spawn(ARGV, env, theirs.fileno())
+        handle = server.spawn(argv, env, theirs.fileno())
     finally:
         theirs.close()
     return handle, Connection(mine.detach())
@@ -45,15 +45,12 @@ def test_a_forked_worker_answers_on_its_socket_and_its_exit_code_comes_back(serv
 def test_a_killed_worker_reads_as_killed_by_sigkill(server, tmp_path):
     bundle = tmp_path / "bundle.pkl"
     os.mkfifo(bundle)  # opening it blocks: the worker waits until the test kills it
-    argv = ["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cpu:-1:1:0"]
-    mine, theirs = socket.socketpair()
-    handle = server.spawn(argv, dict(os.environ), theirs.fileno())
-    theirs.close()
+    handle, conn = _spawn(server, dict(os.environ), ["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cpu:-1:1:0"])
     with pytest.raises(subprocess.TimeoutExpired):
         handle.wait(timeout=0.5)
     os.kill(handle.pid, signal.SIGKILL)
     assert describe_exit(handle.wait(timeout=30)) == "killed by SIGKILL"
-    mine.close()
+    conn.close()
 
 
 class _Getenv:
@@ -70,11 +67,9 @@ def test_the_worker_runs_with_the_environment_the_driver_sent(server, tmp_path):
     bundle = tmp_path / "bundle.pkl"
     # the worker sets its log level from the bundle: an unknown level's error message shows the value it read
     bundle.write_bytes(pickle.dumps({"log_level": _Getenv("CUDA_VISIBLE_DEVICES")}))
-    mine, theirs = socket.socketpair()
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="7")
-    handle = server.spawn(["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cuda:7:1:0"], env, theirs.fileno())
-    theirs.close()
-    kind, message = Connection(mine.detach()).recv()
+    handle, conn = _spawn(server, env, ["--bundle", str(bundle), "--control", "/nonexistent", "--lane", "cuda:7:1:0"])
+    kind, message = conn.recv()
     assert kind == "error" and "'7'" in message, message
     assert handle.wait(timeout=30) == 1
 
