@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from search.portfolio import warm_start_order, with_views
 from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
 from search.study import open_study, quiet_optuna
 from search.task import SearchData, Task
-from search.trial import RECORD_ATTR, TrialHooks, TrialSpec, run_trial
+from search.trial import RECORD_ATTR, TrialHooks, TrialSpec, run_trial, worker_id
 from search.workers import N_FOLDS, SEARCH_END, STARTUP_S, Control, Lane, WorkerPlan, WorkerPool, describe_exit, plan_workers, write_bundle
 
 logger = logging.getLogger(__name__)
@@ -396,8 +395,14 @@ class Controller:
                 logger.warning("trial %d %s ran out of GPU memory on %s; retrying it on CPU", spec.number, spec.backend, record.device)
                 note = f"retried on CPU after {record.error}"
                 record = self._run_spec(replace(spec, device=Device.CPU, gpu=-1, report=False), drawn.trial, hooks)
-                record.error = note if record.ok else f"{record.error} ({note})"
+                self._note_retry(drawn.trial, record, note)
             self._finish(spec.number, record)
+
+    @staticmethod
+    def _note_retry(trial: optuna.Trial, record: TrialRecord, note: str) -> None:
+        """Say in a retried trial's record why it ran again (also in the copy its trial keeps for a resumed run)."""
+        record.error = note if record.ok else f"{record.error} ({note})"
+        trial.set_user_attr(RECORD_ATTR, record.to_dict())
 
     def _run_spec(self, spec: TrialSpec, trial: optuna.Trial, hooks: TrialHooks) -> TrialRecord:
         backend = self.backends[spec.backend]
@@ -469,9 +474,7 @@ class Controller:
                             pending.append(Drawn(self._asked[spec.number], spec.backend, spec.params, spec.features, spec.source, cpu))
                             continue
                         if spec.number in notes:
-                            note = notes.pop(spec.number)
-                            record.error = note if record.ok else f"{record.error} ({note})"
-                            self._asked[spec.number].set_user_attr(RECORD_ATTR, record.to_dict())
+                            self._note_retry(self._asked[spec.number], record, notes.pop(spec.number))
                         self._finish(spec.number, record)
                     elif kind == "died" and not worker.ready:
                         errors.append(f"a worker process was {describe_exit(message[1])} before it was ready")
@@ -512,7 +515,7 @@ class Controller:
             trial = self._asked.get(spec.number)
             record = TrialRecord(number=spec.number, backend=spec.backend, device=device_name(spec.device, max(0, spec.gpu)),
                                  recipe=self.backends[spec.backend].recipe, params=dict(spec.params), features=spec.features,
-                                 source=spec.source, worker=f"{socket.gethostname()}:{pid}")
+                                 source=spec.source, worker=worker_id(pid))
             params, attrs = (dict(trial.params), dict(trial.user_attrs)) if trial is not None else ({}, {})
             if worker.overran:
                 self._fail(spec.number, params, attrs, f"stopped: it ran past its deadline and its worker process {pid} was {how}",

@@ -29,9 +29,9 @@ from search.task import SearchData, Task
 RECORD_ATTR = "record"  # trial user attribute: the record, JSON-safe
 
 
-def worker_id() -> str:
-    """host:pid of this process, as the leaderboard's `worker` column shows it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """host:pid of this process (or of worker `pid` on this host), as the leaderboard's `worker` column shows it."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 @dataclass(frozen=True)
