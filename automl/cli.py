@@ -158,7 +158,8 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     """
     from search.forkserver import prestart
 
-    prestart(int(workers) if workers.isdigit() else workers, n_trials)  # before the imports below: they overlap
+    n_workers: int | str = int(workers) if workers.isdigit() else workers
+    prestart(n_workers, n_trials)  # before the imports below: they overlap
     from automl.api import check_budget, check_seed, fit
     from automl.rundir import SEARCH_DIR, check_run_dir
 
@@ -167,7 +168,6 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     check_budget(time_budget)
     check_seed(seed)
     check_run_dir(out)
-    n_workers: int | str = int(workers) if workers.isdigit() else workers
     inputs = _fit_inputs(train, target, schema, series, labels, column_kind, table, query)
     with _Progress(time_budget) as progress:
         result = fit(
