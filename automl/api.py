@@ -228,7 +228,7 @@ def fit(
                         len(splits), n_repeats], sort_keys=True)
     name = study_name or f"automl-{data_print[:12]}-seed{seed}-{hashlib.sha256(setup.encode()).hexdigest()[:8]}"
     worker_plan = plan_workers(
-        requested_workers, plan, per_gpu=trials_per_gpu, cells=len(y) * n_features * max(1, the_task.n_classes if the_task.n_classes > 2 else 1),
+        requested_workers, plan, per_gpu=trials_per_gpu, cells=len(y) * n_features,
         data_mb=_data_mb(search_data), budget_s=budget.remaining(),
         sequential_reason=_sequential_reason(the_task, search_data, families, budget)
         or ("n_trials is set: one worker keeps the leaderboard reproducible with the seed" if n_trials is not None and requested_workers == "auto" else ""),

@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 GPU_LANE_CORES = 2  # host cores a GPU trial keeps busy: data copies, DMatrix building, the Python loop
 STARTUP_S = 5.0  # seconds the first workers of a process may wait: the fork server imports the stack (~4 s on 2 cores)
 MIN_PARALLEL_BUDGET_S = 5 * STARTUP_S  # below this, worker start-up would not pay for itself
-SMALL_CELLS = 1_500_000  # rows x columns (x classes) up to which one thread per trial uses cores best
+# rows x columns up to which one thread per trial uses cores best. Classes do not count: a multiclass
+# booster grows its per-class trees one after another, each split over threads as a binary one is.
+SMALL_CELLS = 1_500_000
 LARGE_CELLS = 20_000_000  # beyond this, 4 threads per trial
 WORKER_BASE_MB = 600.0  # memory of a worker before data: the imported stack
 READY_TIMEOUT_S = 60.0
