@@ -35,7 +35,7 @@ from search.budget import Budget
 from search.ensemble import Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache
 from search.finalize import RefitPlan
-from search.forkserver import ServerGone
+from search.forkserver import ServerGone, fork_server
 from search.leaderboard import Leaderboard, TrialRecord
 from search.portfolio import warm_start_order, with_views
 from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
@@ -420,11 +420,14 @@ class Controller:
         control = Control(self.workdir / "control.bin", create=True)
         pool = WorkerPool(self.worker_plan.lanes, bundle, control.path)
         self._pools.append(pool)
+        cold = list(self.backends)  # families this process has not fitted yet (see _warm_up)
+        server = fork_server()
+        while cold and server is not None and not server.ready():  # the server still imports: warm up meanwhile
+            self._warm_up(cold.pop(0))
         try:
             pool.start()
         except ServerGone as exc:
             raise _NoWorkers(str(exc)) from None
-        self._warm_up()
         pending: list[Drawn] = []  # drawn trials waiting for a worker of their device
         specs: dict[int, TrialSpec] = {}
         notes: dict[int, str] = {}  # trial number -> why it was run again (on CPU after a GPU out-of-memory)
@@ -455,7 +458,9 @@ class Controller:
                         specs[spec.number] = spec
                         pool.submit(worker, spec)
                 self._straggle(pool)
-                for worker, message in pool.poll(POLL_S):
+                if cold:  # every idle worker got its trial above: warm up one family while they run
+                    self._warm_up(cold.pop(0))
+                for worker, message in pool.poll(0.0 if cold else POLL_S):
                     kind = message[0]
                     if kind == "fold":
                         self._observe_fold(float(message[1]))
@@ -490,21 +495,22 @@ class Controller:
                     self.study.tell(drawn.trial, state=TrialState.FAIL, skip_if_finished=True)
                 self._asked.pop(drawn.trial.number, None)
 
-    def _warm_up(self) -> None:
-        """While the workers start, fit each family once here on a few rows: the refits after the search run in
-        this process, and a process's first fit pays one-time costs (torch's start-up alone ~1 s on 2 cores) that
-        a refit's share of the budget cannot afford. Best effort: a failure only means no warm-up."""
+    def _warm_up(self, name: str) -> None:
+        """Fit family `name` once here on a few rows, while the workers start or run their trials (never while one
+        waits for a trial): the refits after the search run in this process, and a process's first fit pays one-time
+        costs (torch's start-up alone ~1 s on 2 cores) that a refit's share of the budget cannot afford. Best effort:
+        a failure only means no warm-up."""
         view = next(iter(self.data.views))
         rows = np.sort(self.data.splits[0][0][:WARM_UP_ROWS])
         X, y = self.data.views[view].X.iloc[rows], self.data.y[rows]
-        for name, backend in self.backends.items():
-            try:
-                pre = Preprocessor(backend.recipe).fit(X, self.data.views[view].profile)
-                configs = backend.portfolio(self.contexts[name]) or [{}]
-                ctx = replace(self.contexts[name], n_rows=len(rows))
-                backend.fit(pre.transform(X), y, configs[0], ctx, Deadline.after(WARM_UP_S), n_iterations=2)
-            except Exception:  # noqa: BLE001 - a warm-up that fails costs nothing but its try
-                logger.debug("warm-up fit of %s failed", name, exc_info=True)
+        backend = self.backends[name]
+        try:
+            pre = Preprocessor(backend.recipe).fit(X, self.data.views[view].profile)
+            configs = backend.portfolio(self.contexts[name]) or [{}]
+            ctx = replace(self.contexts[name], n_rows=len(rows))
+            backend.fit(pre.transform(X), y, configs[0], ctx, Deadline.after(WARM_UP_S), n_iterations=2)
+        except Exception:  # noqa: BLE001 - a warm-up that fails costs nothing but its try
+            logger.debug("warm-up fit of %s failed", name, exc_info=True)
 
     def _worker_died(self, pool: WorkerPool, worker: Any, specs: dict[int, TrialSpec], how: str) -> None:
         spec = worker.busy

@@ -80,9 +80,20 @@ class ForkServer:
         self.owner = os.getpid()
         self.codes: dict[int, int] = {}
         self.lock = threading.Lock()
+        self.up = False  # the server finished its imports and forks at once
 
     def alive(self) -> bool:
         return self.proc.poll() is None and os.getpid() == self.owner
+
+    def ready(self) -> bool:
+        """Whether the server has finished its imports (a spawn now answers at once); never waits."""
+        with self.lock:
+            try:
+                while not self.up and self._read(0.0) is not None:
+                    pass
+            except (OSError, EOFError):
+                return True  # gone: a spawn says so at once, as ServerGone
+            return self.up
 
     def spawn(self, argv: list[str], env: dict[str, str], fd: int, timeout: float = 60.0) -> Forked:
         """Fork a worker running ``search.worker.main(argv)`` with `env` and the socket `fd`; its handle."""
@@ -120,10 +131,12 @@ class ForkServer:
             return self.codes[pid]
 
     def _read(self, timeout: float | None) -> tuple | None:
-        """One message (exit reports are filed), or None when none came within `timeout`."""
+        """One message (exit reports are filed, the server's "up" noted), or None when none came within `timeout`."""
         if not self.conn.poll(None if timeout is None else max(0.0, timeout)):
             return None
         message = self.conn.recv()
+        if message[0] == "up":
+            self.up = True
         if message[0] == "exit":
             self.codes[message[1]] = message[2]
         return message
@@ -201,6 +214,7 @@ def serve(fd: int) -> None:
     import search.worker  # noqa: F401
 
     conn, sock = _channel(socket.socket(fileno=fd))
+    conn.send(("up",))
     children: set[int] = set()
     while True:
         ready = conn.poll(0.1)

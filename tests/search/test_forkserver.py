@@ -83,3 +83,24 @@ def test_a_dead_server_is_a_clear_error_and_its_workers_read_as_lost(server):
     with pytest.raises(ServerGone):
         _spawn(server, dict(os.environ))
     assert describe_exit(LOST) == "ended (its exit status went with the fork server)"
+
+
+def test_ready_says_when_the_imports_are_done_without_waiting(server):
+    import time
+
+    assert server.ready() is False  # a poll, not a wait: torch, LightGBM, XGBoost and Optuna take seconds to import
+    deadline = time.monotonic() + 60
+    while not server.ready():
+        assert time.monotonic() < deadline, "the fork server never finished its imports"
+        time.sleep(0.05)
+    handle, conn = _spawn(server, dict(os.environ))
+    conn.recv()
+    assert handle.wait(timeout=30) == 1
+
+
+def test_a_dead_server_reads_as_ready_so_the_next_spawn_reports_it(server):
+    server.proc.kill()
+    server.proc.wait()
+    assert server.ready() is True
+    with pytest.raises(ServerGone):
+        _spawn(server, dict(os.environ))
