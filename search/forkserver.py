@@ -214,6 +214,13 @@ def serve(fd: int) -> None:
     import search.worker  # noqa: F401
 
     conn, sock = _channel(socket.socket(fileno=fd))
+    try:
+        _serve(conn, sock)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the driver left (e.g. `automl fit` stopped at a bad argument while the imports ran): so do we
+
+
+def _serve(conn: Connection, sock: socket.socket) -> None:
     conn.send(("up",))
     children: set[int] = set()
     while True:
