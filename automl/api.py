@@ -24,7 +24,7 @@ from automl.rundir import write_run
 from backends import registry
 from backends.contracts import Device, TaskType
 from backends.device import check_request, plan_devices
-from backends.errors import ConfigError, CriteriaNotMetWarning, DataError, IncompleteModelWarning, SearchError
+from backends.errors import ConfigError, CriteriaNotMetWarning, DataError, IncompleteModelWarning
 from features.io import read_table
 from features.profile import DataProfile, infer_task, profile
 from features.schema import input_schema
@@ -35,6 +35,7 @@ from search.criteria import criteria_metrics, parse_criteria
 from search.forkserver import prestart
 from search.leaderboard import Leaderboard
 from search.metrics import Metric, get_metric
+from search.prepare import encode_target
 from search.splits import make_splits, n_repeats_for, screen_split
 from search.task import TABLE_VIEW, SearchData, Task, View
 from search.workers import check_workers, plan_workers
@@ -88,15 +89,6 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def _encode_target(y: pd.Series, prof: DataProfile) -> np.ndarray:
-    if prof.task.is_classification:
-        codes = pd.Categorical(y, categories=list(prof.classes or ())).codes
-        if (codes < 0).any():
-            raise SearchError("Internal error: a target value is not among the profiled classes; please report this.")
-        return codes.astype(np.int64)
-    return y.to_numpy(dtype=np.float64)
 
 
 def fit(
@@ -217,7 +209,7 @@ def fit(
         raise ConfigError(f"No backend can run a {prof.task.value} task here; check the `backends` option.")
     plan = plan_devices(device, families)
 
-    y = _encode_target(inputs.label, prof)
+    y = encode_target(inputs.label, prof)
     n_features = max(len(v.profile.feature_columns) for v in inputs.views.values())
     n_repeats = n_repeats_for(len(y), n_features, budget)
     splits = make_splits(y, prof.task, seed, n_repeats=n_repeats)

@@ -41,17 +41,14 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 import search.evaluate as evaluate_module
-from automl.api import _encode_target
 from backends import registry
 from backends._common import clip_to_space
 from backends.contracts import Backend, Deadline, Device, FitContext, TaskType
 from benchmarks.suite import Dataset, read_suite
-from features.profile import profile
 from search.evaluate import FoldCache, evaluate
 from search.leaderboard import TrialRecord
-from search.metrics import get_metric
 from search.portfolio import portfolio_order
-from search.splits import make_splits
+from search.prepare import prepare_table
 from search.task import SearchData, Task
 
 logger = logging.getLogger("benchmarks.portfolio")
@@ -203,12 +200,7 @@ def prepare(ds: Dataset, max_rows: int, seed: int) -> Prepared:
     """Read the train file (only), subsample, profile, encode and split as `automl.fit` does."""
     frame = pd.read_csv(ds.train, low_memory=False)
     frame = subsample(frame, ds.target, ds.task != "regression", max_rows, seed)
-    prof = profile(frame, ds.target, ds.task)
-    metric = get_metric(ds.metric, prof.task)
-    task = Task(type=prof.task, metrics=(metric,), criteria=(), n_classes=len(prof.classes or ()), seed=seed)
-    X = frame[prof.feature_columns]
-    y = _encode_target(frame, prof)
-    data = SearchData.table(X, y, prof, make_splits(y, prof.task, seed))
+    task, data = prepare_table(frame, ds.target, seed=seed, metric=ds.metric, task=ds.task)
     ctx = data.context(task, Device.CPU, n_jobs=1)
     return Prepared(ds.name, task, data, ctx, FoldCache(data))
 

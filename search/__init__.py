@@ -22,6 +22,8 @@ _WHERE = {
     "TrialRecord": "search.leaderboard",
     "get_metric": "search.metrics",
     "parse_criteria": "search.criteria",
+    "prepare_table": "search.prepare",
+    "encode_target": "search.prepare",
 }
 
 __all__ = sorted(_WHERE)
