@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from backends.contracts import TaskType
-from backends.errors import ConfigError, SearchError
+from backends.errors import SearchError
 from features.profile import DataProfile, profile
 from search.metrics import get_metric
 from search.splits import make_splits
@@ -30,9 +30,7 @@ def encode_target(y: pd.Series, prof: DataProfile) -> np.ndarray:
 def prepare_table(frame: pd.DataFrame, target: str, *, seed: int, metric: str | None = None,
                   task: TaskType | str | None = None) -> tuple[Task, SearchData]:
     """(task, search data) of one table: profiled, its target encoded, split by the engine's own `make_splits`."""
-    if target not in frame.columns:
-        raise ConfigError(f"The target column {target!r} is not in the table; it has {', '.join(map(str, frame.columns[:10]))}.")
-    prof = profile(frame, target, task)
+    prof = profile(frame, target, task)  # a missing target is its DataError, with the close column names
     the_metric = get_metric(metric, prof.task)
     the_task = Task(type=prof.task, metrics=(the_metric,), criteria=(), n_classes=len(prof.classes or ()), seed=seed)
     y = encode_target(frame[target], prof)
