@@ -155,14 +155,15 @@ def fit(
     # one-time imports, once per process, are not part of any budget: a few seconds must not go to importing
     # torch and scikit-learn's estimators, or Featuretools and tsfresh
     requested_workers = check_workers(workers)
-    prestart(requested_workers, n_trials)  # the fork server imports the stack beside this process's own imports below
+    budget_s = check_budget(time_budget)
+    prestart(requested_workers, n_trials, budget_s)  # the fork server imports the stack beside this process's own imports below
     registry.preload(backends)
     if tables is not None:
         import featuretools  # noqa: F401
     if series is not None:
         import tsfresh.feature_extraction  # noqa: F401
     t0 = time.monotonic()
-    budget = Budget(check_budget(time_budget))
+    budget = Budget(budget_s)
     check_seed(seed)
     check_request(device)  # a bad spelling or a GPU this process lacks fails before any costly work
     if not isinstance(trials_per_gpu, int) or isinstance(trials_per_gpu, bool) or trials_per_gpu < 1:

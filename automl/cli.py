@@ -159,7 +159,7 @@ def fit_cmd(train: str | None, target: str | None, schema: Path | None, series: 
     from search.forkserver import prestart
 
     n_workers: int | str = int(workers) if workers.isdigit() else workers
-    prestart(n_workers, n_trials)  # before the imports below: they overlap
+    prestart(n_workers, n_trials, time_budget)  # before the imports below: they overlap
     from automl.api import check_budget, check_seed, fit
     from automl.rundir import SEARCH_DIR, check_run_dir
 

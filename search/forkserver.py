@@ -27,6 +27,8 @@ import traceback
 from multiprocessing.connection import Connection
 
 LOST = 256  # a worker's return code when the server, and the worker's status with it, are gone (not a real code)
+STARTUP_S = 5.0  # seconds the first workers of a process may wait: the fork server imports the stack (~4 s on 2 cores)
+MIN_PARALLEL_BUDGET_S = 5 * STARTUP_S  # below this, worker start-up would not pay for itself
 
 
 def _channel(sock: socket.socket) -> tuple[Connection, socket.socket]:
@@ -182,11 +184,15 @@ def fork_server(start: bool = True) -> ForkServer | None:
         return _SERVER
 
 
-def prestart(workers: int | str, n_trials: int | None) -> None:
+def prestart(workers: int | str, n_trials: int | None, budget_s: float) -> None:
     """Start the fork server now if a search with these options may run worker processes: early, so its imports
-    overlap the caller's own (a `fit` with one worker, or "auto" with a fixed trial count, runs here)."""
-    if str(workers) != "1" and not (n_trials is not None and workers == "auto") and (os.cpu_count() or 1) > 1:
-        fork_server()
+    overlap the caller's own. A `fit` with one worker runs here, and so does "auto" with a fixed trial count or
+    a budget too short for workers; the server's ~4 s of imports would only take cores from such a search."""
+    if str(workers) == "1" or (os.cpu_count() or 1) < 2:
+        return
+    if workers == "auto" and (n_trials is not None or budget_s < MIN_PARALLEL_BUDGET_S):
+        return
+    fork_server()
 
 
 # -- the server process ------------------------------------------------------------------------

@@ -29,13 +29,11 @@ import numpy as np
 from backends.contracts import Device, device_name
 from backends.device import DevicePlan, Placement
 from backends.errors import ConfigError
-from search.forkserver import LOST, Forked, fork_server
+from search.forkserver import LOST, MIN_PARALLEL_BUDGET_S, STARTUP_S, Forked, fork_server
 
 logger = logging.getLogger(__name__)
 
 GPU_LANE_CORES = 2  # host cores a GPU trial keeps busy: data copies, DMatrix building, the Python loop
-STARTUP_S = 5.0  # seconds the first workers of a process may wait: the fork server imports the stack (~4 s on 2 cores)
-MIN_PARALLEL_BUDGET_S = 5 * STARTUP_S  # below this, worker start-up would not pay for itself
 # rows x columns up to which one thread per trial uses cores best. Classes do not count: a multiclass
 # booster grows its per-class trees one after another, each split over threads as a binary one is.
 SMALL_CELLS = 1_500_000

@@ -115,3 +115,20 @@ def test_a_driver_that_leaves_during_the_imports_leaves_no_traceback_behind():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert proc.stderr == ""  # captured until the server, which shares this stderr, has exited too
+
+
+@pytest.mark.parametrize(("workers", "n_trials", "budget_s", "starts"), [
+    ("auto", None, 60.0, True),
+    ("auto", None, 5.0, False),  # too short for workers: the server's imports would only take cores from the fit
+    ("auto", 10, 60.0, False),  # a fixed trial count runs in one process
+    (1, None, 60.0, False),
+    (2, None, 5.0, True),  # asked for by name: start it even for a short budget
+])
+def test_prestart_starts_the_server_only_for_a_search_that_may_use_workers(monkeypatch, workers, n_trials, budget_s, starts):
+    import search.forkserver as fs
+
+    started: list[bool] = []
+    monkeypatch.setattr(fs, "fork_server", lambda: started.append(True))
+    monkeypatch.setattr(fs.os, "cpu_count", lambda: 2)
+    fs.prestart(workers, n_trials, budget_s)
+    assert started == ([True] if starts else [])
