@@ -156,6 +156,11 @@ class Backend(ABC):
     def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """Proven configurations (values inside `search_space`), cheapest first."""
 
+    def defaults(self, ctx: FitContext) -> dict[str, Any] | None:
+        """The library's own default configuration as a point of `search_space` (None: the family has none
+        worth a floor). The search tries it early, so its model is never worse on validation than these."""
+        return None
+
     @abstractmethod
     def fit(
         self,

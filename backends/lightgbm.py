@@ -166,6 +166,12 @@ class LightGBMBackend(Backend):
             "lambda_l2": FloatDistribution(1e-8, 10.0, log=True),
         }
 
+    def defaults(self, ctx: FitContext) -> dict[str, Any]:
+        """`lightgbm.train`'s own defaults (no regularization: the space's floor of 1e-8), clipped to tiny data."""
+        config = {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "feature_fraction": 1.0,
+                  "bagging_fraction": 1.0, "lambda_l1": 1e-8, "lambda_l2": 1e-8}
+        return clip_to_space(config, self.search_space(ctx))
+
     def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """Default, a regularized variant, then AutoGluon's "GBMLarge" (by rising cost)."""
         configs = [

@@ -159,6 +159,12 @@ class XGBoostBackend(Backend):
             "reg_alpha": FloatDistribution(1e-8, 10.0, log=True),
         }
 
+    def defaults(self, ctx: FitContext) -> dict[str, Any]:
+        """XGBoost's own defaults (learning rate 0.3, depth 6, lambda 1, no alpha: the space's floor of 1e-8)."""
+        config = {"learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0,
+                  "colsample_bytree": 1.0, "reg_lambda": 1.0, "reg_alpha": 1e-8}
+        return clip_to_space(config, self.search_space(ctx))
+
     def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """XGBoost's defaults (lr 0.1), then a deeper, slower, subsampled configuration; on a GPU, a third
         that is deeper and slower still (more rounds), which only a GPU makes cheap."""

@@ -114,7 +114,10 @@ def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[s
     """What to enqueue before TPE, with each backend's space sized by its own context (`ctx` may map names
     to contexts: a backend on a GPU gets its GPU space and configs).
 
-    The tuned portfolio (search/portfolio.json) comes first, except that each family it does not cover
+    The floor comes first: the cheapest family's library defaults (`Backend.defaults`), then the best tuned
+    entry, then the other families' defaults, so the search is never worse on validation than the libraries'
+    own settings, even when the tuned entries do not transfer to this data. Then the tuned portfolio
+    (search/portfolio.json), except that each family it does not cover
     (a newer one, such as the MLP) gets its cheapest own config right after the best tuned entry, so even
     a short search tries it. Then the rest of the tuned portfolio; then, for families placed on a GPU, their
     own configs the tuned portfolio (derived on CPU) lacks; then the uncovered families' other configs.
@@ -133,7 +136,10 @@ def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[s
         for cfg in b.portfolio(context_for(ctx, b.name))
         if (b.name, cfg) not in tuned
     ]
-    entries = tuned[:1] + firsts + tuned[1:] + on_gpu + later
+    ordered = sorted(backends, key=lambda b: b.relative_cost)
+    floor = [(b.name, d) for b in ordered if (d := b.defaults(context_for(ctx, b.name))) is not None]
+    rest = [e for e in firsts + tuned[1:] + on_gpu + later if e not in floor]
+    entries = floor[:1] + [e for e in tuned[:1] if e not in floor] + floor[1:] + rest
     if fit_work(ctx) > BIG_FIT_WORK:
         by_name = {b.name: b for b in backends}
         entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1], context_for(ctx, e[0]).device))

@@ -116,3 +116,23 @@ def test_sklearn_estimators_delegate_to_fit():
     housing = load_slice("cpu_act", 500)
     reg = automl.AutoRegressor(n_trials=2, time_budget=60, backends=FAST).fit(housing.drop(columns="target").to_numpy(), housing["target"])
     assert reg.score(housing.drop(columns="target").to_numpy(), housing["target"]) > 0.8
+
+
+def test_the_library_defaults_are_a_floor_under_a_tuned_portfolio_that_does_not_transfer(monkeypatch):
+    import json
+
+    import search.portfolio as portfolio
+
+    # a "tuned" entry that is poor on this data: stumps learnt at a crawl
+    poor = {"learning_rate": 0.01, "num_leaves": 4, "min_child_samples": 100, "feature_fraction": 0.4,
+            "bagging_fraction": 0.5, "lambda_l1": 10.0, "lambda_l2": 10.0}
+    monkeypatch.setattr(portfolio, "load_portfolio", lambda path=None: [("lightgbm", dict(poor))])
+    data = load_slice("german_credit", 600)
+    result = automl.fit(data, "credit", n_trials=2, time_budget=120, backends=["lightgbm"], workers=1, seed=0)
+    board = result.leaderboard
+    trials = board[board["backend"] == "lightgbm"]
+    assert len(trials) == 2  # the defaults came first, so even two trials hold them
+    tried = [json.loads(p) for p in trials["params"]]
+    assert any(p["num_leaves"] == 31 and p["learning_rate"] == 0.1 for p in tried)
+    best = json.loads(trials.sort_values("score_mean", ascending=False)["params"].iloc[0])
+    assert best["num_leaves"] == 31 and best["learning_rate"] == 0.1, "the defaults beat the poor entry and win"

@@ -202,7 +202,9 @@ def test_portfolio_inside_search_space(name: str, task: TaskType) -> None:
         space = backend.search_space(ctx)
         portfolio = backend.portfolio(ctx)
         assert portfolio, "a portfolio needs at least one configuration"
-        for config in portfolio:
+        defaults = backend.defaults(ctx)
+        assert (defaults is not None) == (name in BOOSTERS), "each booster declares its library defaults (the floor)"
+        for config in portfolio + ([defaults] if defaults else []):
             assert set(config) == set(space)
             for key, value in config.items():
                 assert contains(space[key], value), (n_rows, key, value)

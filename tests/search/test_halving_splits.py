@@ -92,7 +92,7 @@ def test_screen_is_a_sample_of_the_first_training_fold(n, expect):
     assert np.isin(sample, splits[0][0]).all()
 
 
-def test_warm_start_is_the_tuned_portfolio_with_cheap_entries_first_on_costly_fits():
+def test_warm_start_is_the_defaults_floor_and_the_tuned_portfolio_with_cheap_entries_first_on_costly_fits():
     from backends import registry
     from backends.contracts import Device, FitContext
     from search.portfolio import estimated_cost, fit_work, portfolio_for, warm_start_order
@@ -104,13 +104,16 @@ def test_warm_start_is_the_tuned_portfolio_with_cheap_entries_first_on_costly_fi
     tuned = portfolio_for(backends, small)
     uncovered = set(by_name) - {name for name, _ in tuned}
     assert uncovered, "the MLP is not in the tuned portfolio"
-    # the best tuned entry first, then one (the cheapest) config of each family the tuned portfolio lacks,
-    # so even a short search tries it; then the rest of the tuned portfolio, in order
-    assert order[0] == tuned[0]
-    firsts = order[1 : 1 + len(uncovered)]
+    # the floor first: the cheapest family's library defaults, the best tuned entry, the other defaults;
+    # then one (the cheapest) config of each family the tuned portfolio lacks, so even a short search tries
+    # it; then the rest of the tuned portfolio, in order
+    floor = [(b.name, b.defaults(small)) for b in sorted(backends, key=lambda b: b.relative_cost) if b.defaults(small) is not None]
+    assert {name for name, _ in floor} == {"lightgbm", "xgboost"}
+    assert order[:len(floor) + 1] == [floor[0], tuned[0], *floor[1:]]
+    firsts = order[len(floor) + 1 : len(floor) + 1 + len(uncovered)]
     assert {name for name, _ in firsts} == uncovered
     assert all(cfg == by_name[name].portfolio(small)[0] for name, cfg in firsts)
-    assert order[1 + len(uncovered) : len(tuned) + len(uncovered)] == tuned[1:]
+    assert order[len(floor) + 1 + len(uncovered) : len(floor) + len(tuned) + len(uncovered)] == [e for e in tuned[1:] if e not in floor]
     assert {name for name, _ in order} == set(by_name)
     costly = FitContext(TaskType.MULTICLASS, n_rows=1200, n_features=240, n_classes=10, seed=0, device=Device.CPU, n_jobs=2)
     assert fit_work(costly) > 10 * fit_work(small)
