@@ -212,8 +212,6 @@ def round_plan(
 ) -> tuple[int, int | None]:
     """(rounds, early-stopping patience) for a booster: fixed rounds, early stopping on an eval set, or a default."""
     if n_iterations is not None:
-        if n_iterations < 1:
-            raise ConfigError(f"n_iterations must be a positive number of rounds, got {n_iterations}.")
         return int(n_iterations), None
     if has_eval_set:
         return max_rounds, early_stopping_patience(n_rows)

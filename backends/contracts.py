@@ -109,6 +109,24 @@ class FitInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FitPlan:
+    """What `Backend.fit` settled before a family's `_fit`: the class count, a checked eval set, fixed rounds."""
+
+    n_classes: int  # k encoded classes (2 for binary), 0 for regression
+    eval_set: tuple[pd.DataFrame, np.ndarray] | None = None  # early-stop on this (None with fixed rounds)
+    n_iterations: int | None = None  # exactly this many rounds/trees/epochs (a refit)
+
+
+# each backend's CUDA probe answer, by backend name: a probe fits on the GPU, once per process
+_CUDA_PROBES: dict[str, Availability] = {}
+
+
+def forget_cuda_probes() -> None:
+    """Drop the cached CUDA probe answers (for tests that pretend a GPU is there)."""
+    _CUDA_PROBES.clear()
+
+
 class Model(ABC):
     """A fitted model of one family.
 
@@ -143,25 +161,55 @@ class Backend(ABC):
     rounds_follow_learning_rate: ClassVar[bool] = False
 
     def available(self, device: Device) -> Availability:
-        """Probe whether this backend runs on `device` here; never raises."""
+        """Whether this backend runs on `device` here; CUDA is probed once per process (`_probe_cuda`). Never raises."""
         if device not in self.devices:
             return Availability(False, f"{self.name} does not support {device.value}")
-        return Availability(True)
+        if device is not Device.CUDA:
+            return Availability(True)
+        if self.name not in _CUDA_PROBES:  # a probe fits on the GPU: the answer does not change in a process
+            from backends import _common  # looked up at call time so a test can pretend a GPU
+
+            try:
+                if _common.cuda_device_count() < 1:
+                    _CUDA_PROBES[self.name] = Availability(False, "no CUDA GPU is visible to this process")
+                else:
+                    _CUDA_PROBES[self.name] = self._probe_cuda()
+            except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                _CUDA_PROBES[self.name] = Availability(False, f"{self.name} CUDA probe failed: {first}")
+        return _CUDA_PROBES[self.name]
+
+    def _probe_cuda(self) -> Availability:
+        """A tiny fit on the GPU, for a family that lists Device.CUDA; it may raise (read as "not usable")."""
+        return Availability(False, f"{self.name} has no CUDA probe")
 
     @abstractmethod
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """Optuna distributions of the tunable parameters, sized by the data in `ctx`."""
 
-    @abstractmethod
     def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
-        """Proven configurations (values inside `search_space`), cheapest first."""
+        """Proven configurations as points of `search_space` (clamped into it on tiny data), cheapest first."""
+        from backends._common import clip_to_space, dedupe
+
+        space = self.search_space(ctx)
+        return dedupe([clip_to_space(cfg, space) for cfg in self._portfolio(ctx)])
+
+    @abstractmethod
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        """The family's proven configurations, cheapest first (`portfolio` clamps them into the space)."""
 
     def defaults(self, ctx: FitContext) -> dict[str, Any] | None:
         """The library's own default configuration as a point of `search_space` (None: the family has none
         worth a floor). The search tries it early, so its model is never worse on validation than these."""
+        from backends._common import clip_to_space
+
+        config = self._defaults(ctx)
+        return None if config is None else clip_to_space(config, self.search_space(ctx))
+
+    def _defaults(self, ctx: FitContext) -> dict[str, Any] | None:
+        """The library's default parameters in this family's names (`defaults` clamps them), or None."""
         return None
 
-    @abstractmethod
     def fit(
         self,
         X: pd.DataFrame,
@@ -175,8 +223,27 @@ class Backend(ABC):
         """Fit on encoded targets (ints 0..k-1 or floats) and stop by `deadline`.
 
         With `eval_set`, iterative families early-stop on it and record the best round in
-        `info.n_iterations`; `n_iterations` instead fixes the number of rounds (refit).
+        `info.n_iterations`; `n_iterations` instead fixes the number of rounds (refit) and the
+        eval set is dropped. Checks everything once, then hands over to the family's `_fit`.
         """
+        from backends._common import check_xy, n_classes, resolve_params
+        from backends.errors import ConfigError
+
+        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
+        y = check_xy(X, y, ctx)
+        if n_iterations is not None and int(n_iterations) < 1:
+            raise ConfigError(f"n_iterations must be a positive number of rounds, got {n_iterations}.")
+        checked = None
+        if eval_set is not None and n_iterations is None:
+            checked = (eval_set[0], check_xy(eval_set[0], eval_set[1], ctx, "eval set"))
+        rounds = None if n_iterations is None else int(n_iterations)
+        return self._fit(X, y, p, ctx, deadline, FitPlan(n_classes(ctx, y), checked, rounds))
+
+    @abstractmethod
+    def _fit(
+        self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan
+    ) -> Model:
+        """The family's own fit on checked inputs: `p` is the full configuration, `plan` the classes and rounds."""
 
     @abstractmethod
     def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:

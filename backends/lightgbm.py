@@ -7,7 +7,6 @@ model file, so prediction maps codes the same way after `load`).
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,18 +19,12 @@ import pandas as pd
 from backends._common import (
     IterationBudget,
     booster_meta,
-    check_xy,
-    clip_to_space,
-    cuda_device_count,
-    dedupe,
     model_path,
-    n_classes,
-    resolve_params,
     round_plan,
     shape_prediction,
     task_from_meta,
 )
-from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, FitPlan, Model, TaskType
 from backends.errors import PackageError
 from backends.registry import register
 
@@ -76,22 +69,6 @@ class LightGBMModel(Model):
     def size_bytes(self) -> int:
         """Length of the text model (rounds in use only)."""
         return len(self.booster.model_to_string(num_iteration=self.n_rounds))
-
-
-@functools.lru_cache(maxsize=1)
-def _cuda_usable() -> Availability:
-    """Whether LightGBM can train on a GPU here (cached: the answer does not change in a process)."""
-    if cuda_device_count() < 1:
-        return Availability(False, "no CUDA GPU is visible to this process")
-    try:
-        data = lgb.Dataset(np.arange(64, dtype=np.float64).reshape(32, 2), label=np.arange(32) % 2)
-        lgb.train({"device_type": "cuda", "objective": "binary", "verbose": -1, "min_data_in_leaf": 1}, data, num_boost_round=1)
-        return Availability(True)
-    except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "not enabled in this build" in first:
-            return Availability(False, "this LightGBM build has no CUDA support (the PyPI wheel never has; build it with -DUSE_CUDA=ON)")
-        return Availability(False, f"lightgbm CUDA probe failed: {first}")
 
 
 class _Stopper:
@@ -144,11 +121,16 @@ class LightGBMBackend(Backend):
     relative_cost: ClassVar[float] = 1.0
     rounds_follow_learning_rate: ClassVar[bool] = True
 
-    def available(self, device: Device) -> Availability:
-        """CPU always; CUDA only with a LightGBM built with -DUSE_CUDA=ON (the PyPI wheel is not). Never raises."""
-        if device is Device.CUDA:
-            return _cuda_usable()
-        return super().available(device)
+    def _probe_cuda(self) -> Availability:
+        """One round on the GPU: only a LightGBM built with -DUSE_CUDA=ON has CUDA (the PyPI wheel never has)."""
+        data = lgb.Dataset(np.arange(64, dtype=np.float64).reshape(32, 2), label=np.arange(32) % 2)
+        try:
+            lgb.train({"device_type": "cuda", "objective": "binary", "verbose": -1, "min_data_in_leaf": 1}, data, num_boost_round=1)
+        except lgb.basic.LightGBMError as exc:
+            if "not enabled in this build" not in str(exc):
+                raise
+            return Availability(False, "this LightGBM build has no CUDA support (the PyPI wheel never has; build it with -DUSE_CUDA=ON)")
+        return Availability(True)
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """The usual LightGBM knobs; tree size and leaf minimum shrink with tiny data."""
@@ -166,13 +148,13 @@ class LightGBMBackend(Backend):
             "lambda_l2": FloatDistribution(1e-8, 10.0, log=True),
         }
 
-    def defaults(self, ctx: FitContext) -> dict[str, Any]:
+    def _defaults(self, ctx: FitContext) -> dict[str, Any]:
         """`lightgbm.train`'s own defaults (no regularization: the space's floor of 1e-8), clipped to tiny data."""
         config = {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "feature_fraction": 1.0,
                   "bagging_fraction": 1.0, "lambda_l1": 1e-8, "lambda_l2": 1e-8}
-        return clip_to_space(config, self.search_space(ctx))
+        return config
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """Default, a regularized variant, then AutoGluon's "GBMLarge" (by rising cost)."""
         configs = [
             {
@@ -203,8 +185,7 @@ class LightGBMBackend(Backend):
                 "lambda_l2": 1e-8,
             },
         ]
-        space = self.search_space(ctx)
-        return dedupe([clip_to_space(cfg, space) for cfg in configs])
+        return configs
 
     def _params(self, p: Mapping[str, Any], ctx: FitContext, k: int) -> dict[str, Any]:
         objective, metric = _OBJECTIVE[ctx.task]
@@ -233,29 +214,16 @@ class LightGBMBackend(Backend):
             params["num_class"] = k
         return params
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        params: Mapping[str, Any],
-        ctx: FitContext,
-        deadline: Deadline,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-        n_iterations: int | None = None,
-    ) -> Model:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Boost until early stopping on `eval_set`, exactly `n_iterations` rounds, or a default count."""
-        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
-        y = check_xy(X, y, ctx)
-        k = n_classes(ctx, y)
+        k = plan.n_classes
         lgb_params = self._params(p, ctx, k)
-        use_eval = eval_set is not None and n_iterations is None
-        rounds, patience = round_plan(n_iterations, use_eval, lgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
+        rounds, patience = round_plan(plan.n_iterations, plan.eval_set is not None, lgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
 
         dtrain = lgb.Dataset(X, label=y, params=lgb_params, free_raw_data=True)
         valid_sets: list[lgb.Dataset] = []
-        if use_eval:
-            X_val, y_val = eval_set
-            y_val = check_xy(X_val, y_val, ctx, "eval set")
+        if plan.eval_set is not None:
+            X_val, y_val = plan.eval_set
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=dtrain, params=lgb_params)]
         # bin the data before the clock starts so round timings reflect boosting alone
         dtrain.construct()

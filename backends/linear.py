@@ -20,9 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from threadpoolctl import threadpool_limits
 
-from backends._common import check_xy, n_classes, resolve_params
 from backends._skops import SkopsModel
-from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Backend, Deadline, FitContext, FitInfo, FitPlan, Model, TaskType
 from backends.errors import DataError
 from backends.registry import register
 
@@ -65,26 +64,15 @@ class LinearBackend(Backend):
             return {"C": FloatDistribution(1e-3, 100.0, log=True)}
         return {"alpha": FloatDistribution(1e-3, 1e3, log=True)}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """sklearn's default strength first, then a more regularized one."""
         if ctx.task.is_classification:
             return [{"C": 1.0}, {"C": 0.1}]
         return [{"alpha": 1.0}, {"alpha": 10.0}]
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        params: Mapping[str, Any],
-        ctx: FitContext,
-        deadline: Deadline,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-        n_iterations: int | None = None,
-    ) -> Model:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Ridge in closed form; logistic lbfgs in warm-started chunks until it converges or `deadline` passes."""
-        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
-        y = check_xy(X, y, ctx)
-        k = n_classes(ctx, y)
+        k = plan.n_classes
         if ctx.task.is_classification:
             if len(np.unique(y)) < 2:
                 raise DataError("Logistic regression needs at least two classes in the training rows.")

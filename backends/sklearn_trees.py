@@ -23,10 +23,9 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
-from backends._common import IterationBudget, check_xy, clip_to_space, dedupe, n_classes, resolve_params
+from backends._common import IterationBudget
 from backends._skops import SkopsModel
-from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
-from backends.errors import ConfigError
+from backends.contracts import Backend, Deadline, FitContext, FitInfo, FitPlan, Model, TaskType
 from backends.registry import register
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ class _ForestBackend(Backend):
             "min_samples_leaf": IntDistribution(1, leaf_high, log=True),
         }
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """A cheap near-default first (sqrt / 0.5 features), then a smoother or wider variant."""
         if ctx.task.is_classification:
             configs = [
@@ -119,29 +118,15 @@ class _ForestBackend(Backend):
                 {"max_features": 0.5, "min_samples_leaf": 1},
                 {"max_features": 1.0, "min_samples_leaf": 3},
             ]
-        space = self.search_space(ctx)
-        return dedupe([clip_to_space(cfg, space) for cfg in configs])
+        return configs
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        params: Mapping[str, Any],
-        ctx: FitContext,
-        deadline: Deadline,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-        n_iterations: int | None = None,
-    ) -> Model:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Grow trees chunk by chunk until `n_iterations` (default 300) or the deadline.
 
         Forests do not early-stop, so `eval_set` is ignored; at least one chunk is grown.
         """
-        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
-        y = check_xy(X, y, ctx)
-        k = n_classes(ctx, y)
-        if n_iterations is not None and n_iterations < 1:
-            raise ConfigError(f"n_iterations must be a positive number of trees, got {n_iterations}.")
-        target = int(n_iterations) if n_iterations is not None else _MAX_TREES
+        k = plan.n_classes
+        target = plan.n_iterations if plan.n_iterations is not None else _MAX_TREES
         cls = self.classifier if ctx.task.is_classification else self.regressor
         # on small data thread start-up costs more than the trees; each thread gets >= 4 trees per chunk
         jobs = 1 if len(X) < _MIN_PARALLEL_ROWS else int(effective_n_jobs(ctx.n_jobs))

@@ -11,7 +11,6 @@ arrays) plus JSON metadata: no pickle, nothing executed on load.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -28,17 +27,12 @@ from torch import nn
 
 from backends._common import (
     IterationBudget,
-    check_xy,
-    clip_to_space,
-    dedupe,
     model_path,
-    n_classes,
     normalize_rows,
-    resolve_params,
     shape_prediction,
     task_from_meta,
 )
-from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, FitPlan, Model, TaskType
 from backends.errors import ConfigError, DataError, PackageError
 from backends.numeric import F32_MAX, numeric_stats
 from backends.registry import register
@@ -384,24 +378,6 @@ class MLPModel(Model):
 # ---------------------------------------------------------------------------- backend
 
 
-@functools.lru_cache(maxsize=1)
-def _cuda_usable() -> Availability:
-    """Whether torch can train on a GPU here (cached: the answer does not change in a process)."""
-    try:
-        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
-            return Availability(False, f"torch {torch.__version__} was built without CUDA support")
-        if not torch.cuda.is_available():
-            return Availability(False, "torch sees no usable CUDA GPU (torch.cuda.is_available() is False)")
-        # a driver/toolkit mismatch often shows only on the first kernel: run a tiny forward and backward
-        x = torch.ones((4, 2), device="cuda")
-        w = torch.ones((2, 1), device="cuda", requires_grad=True)
-        (x @ w).square().sum().backward()
-        torch.cuda.synchronize()
-        return Availability(True)
-    except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise
-        return Availability(False, f"torch CUDA probe failed: {exc}")
-
-
 @register
 class MLPBackend(Backend):
     """A multi-layer perceptron with category embeddings, trained by AdamW; CPU or CUDA."""
@@ -412,11 +388,17 @@ class MLPBackend(Backend):
     devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU, Device.CUDA})
     relative_cost: ClassVar[float] = 3.0  # measured: the first config on a CPU fold of adult takes a random forest's time
 
-    def available(self, device: Device) -> Availability:
-        """CPU always; CUDA only when torch has it and a tiny training step runs there. Never raises."""
-        if device is Device.CUDA:
-            return _cuda_usable()
-        return super().available(device)
+    def _probe_cuda(self) -> Availability:
+        """A tiny forward and backward on the GPU: a driver/toolkit mismatch often shows only on the first kernel."""
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            return Availability(False, f"torch {torch.__version__} was built without CUDA support")
+        if not torch.cuda.is_available():
+            return Availability(False, "torch sees no usable CUDA GPU (torch.cuda.is_available() is False)")
+        x = torch.ones((4, 2), device="cuda")
+        w = torch.ones((2, 1), device="cuda", requires_grad=True)
+        (x @ w).square().sum().backward()
+        torch.cuda.synchronize()
+        return Availability(True)
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """Network size, regularization and optimizer knobs; a GPU affords wider nets and bigger batches."""
@@ -435,7 +417,7 @@ class MLPBackend(Backend):
             "batch_size": IntDistribution(batch_low, batch_high, log=True),
         }
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """A small fast net with big steps, then a deeper, wider, more regularized one."""
         cuda = ctx.device is Device.CUDA
         configs = [
@@ -458,28 +440,13 @@ class MLPBackend(Backend):
                 "batch_size": 512 if cuda else 256,
             },
         ]
-        space = self.search_space(ctx)
-        return dedupe([clip_to_space(cfg, space) for cfg in configs])
+        return configs
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        params: Mapping[str, Any],
-        ctx: FitContext,
-        deadline: Deadline,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-        n_iterations: int | None = None,
-    ) -> Model:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Train until early stopping on `eval_set`, exactly `n_iterations` epochs, or a default count."""
-        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
         if p["activation"] not in _ACTIVATIONS:
             raise ConfigError(f"Unknown activation {p['activation']!r}; choose from {', '.join(_ACTIVATIONS)}.")
-        y = check_xy(X, y, ctx)
-        k = n_classes(ctx, y)
-        if n_iterations is not None and n_iterations < 1:
-            raise ConfigError(f"n_iterations must be a positive number of epochs, got {n_iterations}.")
-        use_eval = eval_set is not None and n_iterations is None
+        k, n_iterations = plan.n_classes, plan.n_iterations
         if ctx.device is Device.CPU:
             torch.set_num_threads(max(1, ctx.n_jobs))
         device = torch.device(ctx.device_name)
@@ -493,15 +460,14 @@ class MLPBackend(Backend):
         num, cat = (t.to(device) for t in prep.transform(X))
         target = _target_tensor(y, prep, ctx.task).to(device)
         val = None
-        if use_eval:
-            X_val, y_val = eval_set  # type: ignore[misc]
-            y_val = check_xy(X_val, y_val, ctx, "eval set")
+        if plan.eval_set is not None:
+            X_val, y_val = plan.eval_set
             val = tuple(t.to(device) for t in (*prep.transform(X_val), _target_tensor(y_val, prep, ctx.task)))
 
         batch_size, per_epoch = _epoch_batches(len(X), int(p["batch_size"]))
         if n_iterations is not None:
             epochs = int(n_iterations)
-        elif use_eval:
+        elif plan.eval_set is not None:
             epochs = MAX_EPOCHS
         else:
             epochs = default_epochs(len(X), batch_size)

@@ -6,7 +6,6 @@ Input is the "native" recipe; pandas `category` columns are split on natively
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import warnings
@@ -21,18 +20,12 @@ import xgboost as xgb
 from backends._common import (
     IterationBudget,
     booster_meta,
-    check_xy,
-    clip_to_space,
-    cuda_device_count,
-    dedupe,
     model_path,
-    n_classes,
-    resolve_params,
     round_plan,
     shape_prediction,
     task_from_meta,
 )
-from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Availability, Backend, Deadline, Device, FitContext, FitInfo, FitPlan, Model, TaskType
 from backends.errors import PackageError
 from backends.registry import register
 
@@ -107,26 +100,6 @@ def trained_device(booster: xgb.Booster) -> str:
     return str(json.loads(booster.save_config())["learner"]["generic_param"]["device"])
 
 
-@functools.lru_cache(maxsize=1)
-def _cuda_usable() -> Availability:
-    """Whether XGBoost can train on a GPU here (cached: the answer does not change in a process)."""
-    try:
-        if not xgb.build_info().get("USE_CUDA", False):
-            return Availability(False, "xgboost was built without CUDA support")
-        if cuda_device_count() < 1:
-            return Availability(False, "no CUDA GPU is visible to this process")
-        # a one-round probe: XGBoost silently falls back to CPU when it cannot use the GPU
-        dmat = xgb.DMatrix(np.zeros((4, 1), dtype=np.float32), label=np.array([0.0, 1.0, 0.0, 1.0]))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            booster = xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dmat, 1)
-        if not trained_device(booster).startswith("cuda"):
-            return Availability(False, "xgboost could not use the CUDA GPU and fell back to CPU")
-        return Availability(True)
-    except Exception as exc:  # noqa: BLE001 - a probe must answer, never raise
-        return Availability(False, f"xgboost CUDA probe failed: {exc}")
-
-
 @register
 class XGBoostBackend(Backend):
     """Depth-wise gradient-boosted trees (histogram method), CPU or CUDA."""
@@ -138,11 +111,17 @@ class XGBoostBackend(Backend):
     relative_cost: ClassVar[float] = 1.5
     rounds_follow_learning_rate: ClassVar[bool] = True
 
-    def available(self, device: Device) -> Availability:
-        """CPU always; CUDA only with a CUDA build and a visible GPU. Never raises."""
-        if device is Device.CUDA:
-            return _cuda_usable()
-        return super().available(device)
+    def _probe_cuda(self) -> Availability:
+        """One round on the GPU with a CUDA build: XGBoost silently falls back to CPU when it cannot use it."""
+        if not xgb.build_info().get("USE_CUDA", False):
+            return Availability(False, "xgboost was built without CUDA support")
+        dmat = xgb.DMatrix(np.zeros((4, 1), dtype=np.float32), label=np.array([0.0, 1.0, 0.0, 1.0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            booster = xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dmat, 1)
+        if not trained_device(booster).startswith("cuda"):
+            return Availability(False, "xgboost could not use the CUDA GPU and fell back to CPU")
+        return Availability(True)
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
         """The usual XGBoost knobs; the leaf-weight minimum is capped on tiny data, and a GPU affords deeper trees."""
@@ -159,13 +138,13 @@ class XGBoostBackend(Backend):
             "reg_alpha": FloatDistribution(1e-8, 10.0, log=True),
         }
 
-    def defaults(self, ctx: FitContext) -> dict[str, Any]:
+    def _defaults(self, ctx: FitContext) -> dict[str, Any]:
         """XGBoost's own defaults (learning rate 0.3, depth 6, lambda 1, no alpha: the space's floor of 1e-8)."""
         config = {"learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0,
                   "colsample_bytree": 1.0, "reg_lambda": 1.0, "reg_alpha": 1e-8}
-        return clip_to_space(config, self.search_space(ctx))
+        return config
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         """XGBoost's defaults (lr 0.1), then a deeper, slower, subsampled configuration; on a GPU, a third
         that is deeper and slower still (more rounds), which only a GPU makes cheap."""
         configs = [
@@ -200,8 +179,7 @@ class XGBoostBackend(Backend):
                     "reg_alpha": 1e-8,
                 }
             )
-        space = self.search_space(ctx)
-        return dedupe([clip_to_space(cfg, space) for cfg in configs])
+        return configs
 
     def _params(self, p: Mapping[str, Any], ctx: FitContext, k: int) -> dict[str, Any]:
         objective, metric = _OBJECTIVE[ctx.task]
@@ -225,30 +203,17 @@ class XGBoostBackend(Backend):
             params["num_class"] = k
         return params
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        params: Mapping[str, Any],
-        ctx: FitContext,
-        deadline: Deadline,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-        n_iterations: int | None = None,
-    ) -> Model:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Boost until early stopping on `eval_set`, exactly `n_iterations` rounds, or a default count."""
-        p = resolve_params(self.name, params, self.search_space(ctx), self.portfolio(ctx)[0])
-        y = check_xy(X, y, ctx)
-        k = n_classes(ctx, y)
+        k = plan.n_classes
         xgb_params = self._params(p, ctx, k)
-        use_eval = eval_set is not None and n_iterations is None
-        rounds, patience = round_plan(n_iterations, use_eval, xgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
+        rounds, patience = round_plan(plan.n_iterations, plan.eval_set is not None, xgb_params["learning_rate"], ctx.n_rows, _MAX_ROUNDS)
 
         dtrain = xgb.DMatrix(X, label=y, enable_categorical=True, nthread=ctx.n_jobs)
         evals: list[tuple[xgb.DMatrix, str]] = []
         callbacks: list[xgb.callback.TrainingCallback] = []
-        if use_eval:
-            X_val, y_val = eval_set
-            y_val = check_xy(X_val, y_val, ctx, "eval set")
+        if plan.eval_set is not None:
+            X_val, y_val = plan.eval_set
             evals = [(xgb.DMatrix(X_val, label=y_val, enable_categorical=True, nthread=ctx.n_jobs), "valid")]
             # save_best cuts the booster to its best round, also when the deadline callback ends training
             callbacks.append(xgb.callback.EarlyStopping(rounds=patience, data_name="valid", save_best=True))

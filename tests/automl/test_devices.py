@@ -112,22 +112,18 @@ class _PretendCuda(LightGBMBackend):
 @pytest.fixture
 def pretend_one_gpu(monkeypatch: pytest.MonkeyPatch):
     """One GPU "visible"; the real probes run against it (and fail), so their caches are cleared after."""
+    from backends import _common
     from backends import device as device_module
-    from backends import lightgbm as lgb_module
-    from backends import torch_mlp
-    from backends import xgboost as xgb_module
+    from backends.contracts import forget_cuda_probes
 
-    probes = [lgb_module._cuda_usable, xgb_module._cuda_usable, torch_mlp._cuda_usable]
-    for probe in probes:
-        probe.cache_clear()
-    for module in (device_module, lgb_module, xgb_module):
+    forget_cuda_probes()
+    for module in (device_module, _common):
         monkeypatch.setattr(module, "cuda_device_count", lambda: 1)
     monkeypatch.setitem(registry._MODULES, "pretend_cuda", __name__)
     monkeypatch.setitem(registry._REGISTRY, "pretend_cuda", _PretendCuda())
     _PretendCuda.seen = []
     yield
-    for probe in probes:
-        probe.cache_clear()
+    forget_cuda_probes()
 
 
 @pytest.mark.slow

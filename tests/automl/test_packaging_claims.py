@@ -106,10 +106,10 @@ class _CutBackend(Backend):
     def search_space(self, ctx: FitContext) -> dict:
         return {"mode": CategoricalDistribution(self.modes)}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{"mode": m} for m in self.modes]
 
-    def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
+    def _fit(self, X, y, params, ctx, deadline: Deadline, plan) -> Model:
         self.clock.advance(self.first_steps.pop(0) if self.first_steps else self.step)
         if params["mode"] == "cut":
             return _FeatureModel("month", 1.0, FitInfo(n_iterations=1, truncated=True))

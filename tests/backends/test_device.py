@@ -35,10 +35,10 @@ class _Probe(Backend):
     def search_space(self, ctx: FitContext) -> dict:
         return {}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{}]
 
-    def fit(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - never fitted here
+    def _fit(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - never fitted here
         raise NotImplementedError
 
     def load(self, directory: Path, meta: Any) -> Any:  # pragma: no cover
@@ -160,15 +160,17 @@ def test_real_probes_answer_without_raising_and_are_cached(name: str) -> None:
 
 
 def test_lightgbm_probe_says_the_wheel_lacks_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    from backends import lightgbm as lgb_backend
-
-    lgb_backend._cuda_usable.cache_clear()
-    monkeypatch.setattr(lgb_backend, "cuda_device_count", lambda: 1)  # pretend a GPU is there
-    try:
-        status = lgb_backend._cuda_usable()
-    finally:
-        lgb_backend._cuda_usable.cache_clear()
     import lightgbm
+
+    from backends import _common
+    from backends.contracts import forget_cuda_probes
+
+    forget_cuda_probes()
+    monkeypatch.setattr(_common, "cuda_device_count", lambda: 1)  # pretend a GPU is there
+    try:
+        status = registry.get("lightgbm").available(Device.CUDA)
+    finally:
+        forget_cuda_probes()
 
     if status.ok:  # a CUDA build of LightGBM on a real GPU
         pytest.skip(f"LightGBM {lightgbm.__version__} has CUDA here")
@@ -176,15 +178,17 @@ def test_lightgbm_probe_says_the_wheel_lacks_cuda(monkeypatch: pytest.MonkeyPatc
 
 
 def test_xgboost_probe_failure_is_an_answer_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends import _common
     from backends import xgboost as xgb_backend
+    from backends.contracts import forget_cuda_probes
 
-    xgb_backend._cuda_usable.cache_clear()
-    monkeypatch.setattr(xgb_backend, "cuda_device_count", lambda: 1)
+    forget_cuda_probes()
+    monkeypatch.setattr(_common, "cuda_device_count", lambda: 1)
     monkeypatch.setattr(xgb_backend.xgb, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("driver exploded")))
     try:
-        status = xgb_backend._cuda_usable()
+        status = registry.get("xgboost").available(Device.CUDA)
     finally:
-        xgb_backend._cuda_usable.cache_clear()
+        forget_cuda_probes()
     if xgb_backend.xgb.build_info().get("USE_CUDA", False):
         assert not status.ok and "driver exploded" in status.reason
     else:

@@ -15,8 +15,8 @@ import torch
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from backends import registry, torch_mlp
-from backends.contracts import Availability, Deadline, Device, FitContext, TaskType
+from backends import _common, registry, torch_mlp
+from backends.contracts import Availability, Deadline, Device, FitContext, TaskType, forget_cuda_probes
 from backends.errors import PackageError
 from features.preprocess import Preprocessor
 from features.profile import profile
@@ -244,10 +244,11 @@ def test_seeds_change_the_model(backend: Any) -> None:
 
 
 @pytest.fixture
-def fresh_probe() -> Any:
-    torch_mlp._cuda_usable.cache_clear()
+def fresh_probe(monkeypatch: pytest.MonkeyPatch) -> Any:
+    forget_cuda_probes()
+    monkeypatch.setattr(_common, "cuda_device_count", lambda: 1)  # the driver says yes: torch's own checks answer
     yield
-    torch_mlp._cuda_usable.cache_clear()
+    forget_cuda_probes()
 
 
 def test_cuda_is_unavailable_here_with_a_reason(backend: Any, fresh_probe: Any) -> None:
@@ -266,12 +267,12 @@ def test_a_failing_probe_still_answers(backend: Any, fresh_probe: Any, monkeypat
     status = backend.available(Device.CUDA)
     assert not status.ok and "driver exploded" in status.reason
     # torch claims a GPU, but the first kernel fails (here: a CPU-only build)
-    torch_mlp._cuda_usable.cache_clear()
+    forget_cuda_probes()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     if torch.backends.cuda.is_built():
         pytest.skip("torch has CUDA here: the tiny kernel would really run")
     status = backend.available(Device.CUDA)
-    assert not status.ok and status.reason.startswith("torch CUDA probe failed")
+    assert not status.ok and status.reason.startswith("mlp CUDA probe failed")
     assert backend.available(Device.CPU).ok
 
 

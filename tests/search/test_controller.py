@@ -50,10 +50,10 @@ class FakeBackend(Backend):
     def search_space(self, ctx: FitContext) -> dict:
         return {"mode": CategoricalDistribution(MODES)}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{"mode": m} for m in MODES]
 
-    def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
+    def _fit(self, X, y, params, ctx, deadline: Deadline, plan) -> Model:
         mode = params["mode"]
         if mode == "raise":
             raise RuntimeError("boom")
@@ -97,7 +97,7 @@ class _Named(FakeBackend):
     def __init__(self, name: str, cost: float, n: int) -> None:
         self.name, self.relative_cost, self.n = name, cost, n  # type: ignore[misc]
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{"i": i} for i in range(self.n)]
 
 

@@ -144,10 +144,10 @@ class _Fake(Backend):
         # for a categorical, so the device changes the choice set only between searches, never within one)
         return {"size": CategoricalDistribution(["big", "small"] if ctx.device is Device.CUDA else ["small"])}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{"size": "small"}]
 
-    def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
+    def _fit(self, X, y, params, ctx, deadline: Deadline, plan) -> Model:
         self.tracker.enter(ctx)
         try:
             if ctx.device is Device.CUDA and self.oom_on_gpu:
