@@ -44,7 +44,7 @@ _NUMPY_SCALARS = (
     "uint64",
 )
 
-# Every "module.Class" our linear and tree estimators serialize to (checked against
+# Every "module.Class" our linear, tree and neighbours estimators serialize to (checked against
 # skops 0.16 / scikit-learn 1.9); anything else in a model file is refused.
 ALLOWED_TYPES: frozenset[str] = frozenset(
     {
@@ -70,6 +70,8 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         "sklearn.tree._classes.ExtraTreeClassifier",
         "sklearn.tree._classes.ExtraTreeRegressor",
         "sklearn.tree._tree.Tree",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._regression.KNeighborsRegressor",
     }
 )
 

@@ -23,6 +23,7 @@ _MODULES: dict[str, str] = {
     "mlp": "backends.torch_mlp",
     "extra_trees": "backends.sklearn_trees",
     "random_forest": "backends.sklearn_trees",
+    "knn": "backends.knn",
 }
 _REGISTRY: dict[str, Backend] = {}
 

@@ -277,7 +277,7 @@ def test_large_batch_predictions_match_small_ones(name: str, task: TaskType) -> 
     _, _, X_te, _ = s.data(registry.get(name))
     model = fitted(name, task)
     big = pd.concat([X_te] * (5000 // len(X_te) + 1), ignore_index=True)
-    if name == "linear":  # a BLAS product may block differently by batch size: last-bit tolerance
+    if name in {"linear", "knn"}:  # a BLAS product may block differently by batch size: last-bit tolerance
         np.testing.assert_allclose(model.predict(big)[: len(X_te)], model.predict(X_te), rtol=1e-12, atol=0)
     else:
         np.testing.assert_array_equal(model.predict(big)[: len(X_te)], model.predict(X_te))
