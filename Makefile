@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU build of torch lies on this disk; any other torch request would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" "setuptools<81"
-	$(PY) -m pip install --quiet -e ".[test,bench,torch]"
+	$(PY) -m pip install --quiet -e ".[test,bench,torch,catboost]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -65,10 +65,12 @@ class LinearBackend(Backend):
         return {"alpha": FloatDistribution(1e-3, 1e3, log=True)}
 
     def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
-        """sklearn's default strength first, then a more regularized one."""
+        """sklearn's default strength and a stronger one; on wide data (a column per ten rows or more) the
+        stronger ones first and a third stronger still, since there C=1 fits noise in the many weights."""
+        strengths = [1.0, 0.1] if ctx.n_features * 10 < max(1, ctx.n_rows) else [0.1, 0.01, 1.0]
         if ctx.task.is_classification:
-            return [{"C": 1.0}, {"C": 0.1}]
-        return [{"alpha": 1.0}, {"alpha": 10.0}]
+            return [{"C": c} for c in strengths]
+        return [{"alpha": 1.0 / c} for c in strengths]
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
         """Ridge in closed form; logistic lbfgs in warm-started chunks until it converges or `deadline` passes."""

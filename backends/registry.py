@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "linear": "backends.linear",
     "lightgbm": "backends.lightgbm",
     "xgboost": "backends.xgboost",
+    "catboost": "backends.catboost",
     "mlp": "backends.torch_mlp",
     "extra_trees": "backends.sklearn_trees",
     "random_forest": "backends.sklearn_trees",

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from backends import registry
-from backends._common import early_stopping_patience
+from backends._common import default_rounds, early_stopping_patience
 from backends._skops import dump_estimator, load_estimator
 from backends.contracts import Backend, Deadline, Device, FitContext, Model, TaskType
 from backends.errors import ConfigError, PackageError
@@ -28,8 +28,9 @@ from backends.xgboost import trained_device
 
 NAMES = registry.names()
 TASKS = list(TaskType)
-ITERATIVE = {"lightgbm", "xgboost", "extra_trees", "random_forest", "mlp"}  # grow in rounds/chunks (mlp: epochs)
-BOOSTERS = {"lightgbm", "xgboost"}  # early-stop on an eval set
+ITERATIVE = {"lightgbm", "xgboost", "catboost", "extra_trees", "random_forest", "mlp"}  # grow in rounds/chunks (mlp: epochs)
+BOOSTERS = {"lightgbm", "xgboost", "catboost"}  # early-stop on an eval set
+FLOORS = {"lightgbm", "xgboost"}  # declare their library defaults (the floor)
 N_JOBS = 2
 _LOADERS: dict[TaskType, Callable[..., Any]] = {
     TaskType.BINARY: load_breast_cancer,
@@ -119,6 +120,8 @@ def rounds_in(model: Model) -> int:
         return int(model.booster.current_iteration())  # type: ignore[attr-defined]
     if model.backend == "xgboost":
         return int(model.booster.num_boosted_rounds())  # type: ignore[attr-defined]
+    if model.backend == "catboost":
+        return int(model.model.tree_count_)  # type: ignore[attr-defined]
     return len(model.estimator.estimators_)  # type: ignore[attr-defined]
 
 
@@ -203,7 +206,7 @@ def test_portfolio_inside_search_space(name: str, task: TaskType) -> None:
         portfolio = backend.portfolio(ctx)
         assert portfolio, "a portfolio needs at least one configuration"
         defaults = backend.defaults(ctx)
-        assert (defaults is not None) == (name in BOOSTERS), "each booster declares its library defaults (the floor)"
+        assert (defaults is not None) == (name in FLOORS), "LightGBM and XGBoost declare their library defaults (the floor)"
         for config in portfolio + ([defaults] if defaults else []):
             assert set(config) == set(space)
             for key, value in config.items():
@@ -291,8 +294,8 @@ def test_default_rounds_without_eval_set(name: str, task: TaskType) -> None:
     X, y, X_te, _ = s.data(backend)
     model = backend.fit(X, y, {}, s.ctx(X), later())
     assert not model.info.truncated
-    if name in BOOSTERS:
-        assert model.info.n_iterations == 100  # learning rate 0.1 -> the libraries' default 100 rounds
+    if name in BOOSTERS:  # 100 rounds at learning rate 0.1 (the libraries' default), more at a smaller rate
+        assert model.info.n_iterations == default_rounds(backend.portfolio(s.ctx(X))[0]["learning_rate"])
     check_predictions(model.predict(X_te), len(X_te), task, s.k)
 
 
