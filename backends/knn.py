@@ -61,7 +61,7 @@ def _row_cap(X: pd.DataFrame, y: np.ndarray, ctx: FitContext) -> tuple[pd.DataFr
 
 @register
 class KNNBackend(Backend):
-    """k-nearest neighbours: number of neighbours, vote weights and distance searched."""
+    """k-nearest neighbours (Euclidean): the number of neighbours and the vote weights searched."""
 
     name: ClassVar[str] = "knn"
     recipe: ClassVar[str] = "dense"
@@ -69,22 +69,22 @@ class KNNBackend(Backend):
     relative_cost: ClassVar[float] = 0.5
 
     def search_space(self, ctx: FitContext) -> dict[str, BaseDistribution]:
-        """k from 1 to 100 (at most a third of the rows), uniform or distance weights, Manhattan or Euclidean."""
+        """k from 1 to 100 (at most a third of the rows), uniform or distance weights. Euclidean distance only: it is
+        one matrix product (measured 0.25 s for 1.3k x 5.2k rows x 750 columns), Manhattan took 12x as long."""
         from optuna.distributions import CategoricalDistribution, IntDistribution  # lazily: load and predict never need optuna
 
         k_high = int(min(100, max(2, ctx.n_rows // 3)))
         return {
             "n_neighbors": IntDistribution(1, k_high, log=True),
             "weights": CategoricalDistribution(("uniform", "distance")),
-            "p": CategoricalDistribution((1, 2)),
         }
 
     def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
-        """AutoGluon's two (k=10, uniform and distance), then a wider, smoother vote for probabilities."""
+        """AutoGluon's two (k=10, distance and uniform), then a wider, smoother vote for probabilities."""
         return [
-            {"n_neighbors": 10, "weights": "distance", "p": 2},
-            {"n_neighbors": 10, "weights": "uniform", "p": 2},
-            {"n_neighbors": 30, "weights": "distance", "p": 1},
+            {"n_neighbors": 10, "weights": "distance"},
+            {"n_neighbors": 10, "weights": "uniform"},
+            {"n_neighbors": 30, "weights": "distance"},
         ]
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, p: dict[str, Any], ctx: FitContext, deadline: Deadline, plan: FitPlan) -> Model:
@@ -92,7 +92,7 @@ class KNNBackend(Backend):
         X, y = _row_cap(X, y, ctx)
         k = int(min(int(p["n_neighbors"]), len(X)))
         cls = KNeighborsClassifier if ctx.task.is_classification else KNeighborsRegressor
-        est = cls(n_neighbors=k, weights=str(p["weights"]), p=int(p["p"]), algorithm="brute", n_jobs=ctx.n_jobs)
+        est = cls(n_neighbors=k, weights=str(p["weights"]), algorithm="brute", n_jobs=ctx.n_jobs)
         est.fit(X.to_numpy(dtype=np.float32), y)
         return KNNModel(est, ctx.task, plan.n_classes, FitInfo(extra={"rows_kept": len(X)}))
 

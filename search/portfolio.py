@@ -121,8 +121,8 @@ def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[s
     (a newer one, such as the MLP) gets its cheapest own config right after the best tuned entry, so even
     a short search tries it. Then the rest of the tuned portfolio; then, for families placed on a GPU, their
     own configs the tuned portfolio (derived on CPU) lacks; then the uncovered families' other configs.
-    When one fit is costly (`BIG_FIT_WORK`), cheap entries go first (a stable sort by `estimated_cost`),
-    so the budget buys several models instead of a few slow ones."""
+    When one fit is costly (`BIG_FIT_WORK`), cheap entries go first after the first floor entry (a stable sort
+    by `estimated_cost`), so the budget buys several models instead of a few slow ones."""
     tuned = portfolio_for(backends, ctx)
     covered = {name for name, _ in tuned}
     firsts: list[tuple[str, dict]] = []
@@ -139,11 +139,11 @@ def warm_start_order(backends: Sequence[Backend], ctx: Contexts) -> list[tuple[s
     ordered = sorted(backends, key=lambda b: b.relative_cost)
     floor = [(b.name, d) for b in ordered if (d := b.defaults(context_for(ctx, b.name))) is not None]
     rest = [e for e in firsts + tuned[1:] + on_gpu + later if e not in floor]
-    entries = floor[:1] + [e for e in tuned[:1] if e not in floor] + floor[1:] + rest
+    entries = [e for e in tuned[:1] if e not in floor] + floor[1:] + rest
     if fit_work(ctx) > BIG_FIT_WORK:
         by_name = {b.name: b for b in backends}
         entries.sort(key=lambda e: estimated_cost(by_name[e[0]], e[1], context_for(ctx, e[0]).device))
-    return entries
+    return floor[:1] + entries  # the cheapest family's defaults first, whatever the size: the floor is never skipped
 
 
 def with_views(entries: Sequence[tuple[str, dict]], views: Sequence[str]) -> list[tuple[str, dict, str]]:

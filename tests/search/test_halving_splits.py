@@ -118,5 +118,7 @@ def test_warm_start_is_the_defaults_floor_and_the_tuned_portfolio_with_cheap_ent
     costly = FitContext(TaskType.MULTICLASS, n_rows=1200, n_features=240, n_classes=10, seed=0, device=Device.CPU, n_jobs=2)
     assert fit_work(costly) > 10 * fit_work(small)
     order = warm_start_order(backends, costly)
-    costs = [estimated_cost(by_name[n], p) for n, p in order]
+    # the first floor entry stays first (cheap families must not crowd it out); then cheapest first
+    assert order[0] == ("lightgbm", by_name["lightgbm"].defaults(costly))
+    costs = [estimated_cost(by_name[n], p) for n, p in order[1:]]
     assert costs == sorted(costs) and costs[0] < costs[-1]
