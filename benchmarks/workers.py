@@ -44,7 +44,7 @@ import pandas as pd
 import psutil
 from optuna.distributions import FloatDistribution
 
-from backends.contracts import Backend, Deadline, FitContext, FitInfo, Model, TaskType
+from backends.contracts import Backend, Deadline, FitContext, FitInfo, FitPlan, Model, TaskType
 from benchmarks.bench import kill_after_default, last_line, supervise
 from benchmarks.suite import Dataset, lower_is_better, read_manifest
 
@@ -248,12 +248,11 @@ class InstantBackend(Backend):
     def search_space(self, ctx: FitContext) -> dict:
         return {"w": FloatDistribution(0.05, 3.0)}
 
-    def portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
         return [{"w": 1.0}]
 
-    def fit(self, X, y, params, ctx, deadline: Deadline, eval_set=None, n_iterations=None) -> Model:
-        k = max(2, ctx.n_classes, int(np.max(y)) + 1) if ctx.task.is_classification else 0
-        return _InstantModel(float(params["w"]), k)
+    def _fit(self, X, y, p, ctx, deadline: Deadline, plan: FitPlan) -> Model:
+        return _InstantModel(float(p["w"]), max(2, plan.n_classes) if ctx.task.is_classification else 0)
 
     def load(self, directory: Path, meta: Mapping[str, Any]) -> Model:
         return _InstantModel(float(meta["w"]), int(meta["k"]))

@@ -474,18 +474,69 @@ def _extremes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (mag > limit).sum(axis=0), np.nan_to_num(largest)
 
 
-def _extreme_counts(frame: pd.DataFrame, columns: list[str], chunk: int = 512) -> dict[str, tuple[int, float]]:
-    """`_extremes` of the numeric-dtype `columns`, a chunk of columns at a time (a float64 copy of a wide, long frame is big)."""
+@dataclass(frozen=True)
+class _NumericStats:
+    """One numeric-dtype column summarized in a vectorized pass (as float64)."""
+
+    n_extreme: int
+    largest: float
+    n_missing: int
+    n_unique: int
+    n_inf: int
+    maps_to_target: bool  # each of its values occurs with a single target value
+    equals_target: bool  # regression: every value equals the target's
+    is_int: bool
+
+
+def _numeric_stats(frame: pd.DataFrame, columns: list[str], y: pd.Series, cells: int = 4_000_000) -> dict[str, _NumericStats]:
+    """`_extremes` of the numeric-dtype `columns`, their missing, distinct and infinite counts and whether they map
+    to the target, a chunk of columns at a time: synthesized views have thousands of columns, where one pandas call
+    per column per statistic cost seconds (and a float64 copy of a wide, long frame is big)."""
+    dtypes = frame.dtypes
     numeric = [
         c for c in columns
-        if ptypes.is_numeric_dtype(frame[c].dtype) and not ptypes.is_bool_dtype(frame[c].dtype) and not ptypes.is_complex_dtype(frame[c].dtype)
+        if ptypes.is_numeric_dtype(dtypes[c]) and not ptypes.is_bool_dtype(dtypes[c]) and not ptypes.is_complex_dtype(dtypes[c])
     ]
-    out: dict[str, tuple[int, float]] = {}
+    codes = pd.factorize(y)[0]
+    y_float = pd.to_numeric(y).to_numpy(np.float64) if is_numeric_series(y) else None
+    chunk = max(8, cells // max(1, len(frame)))
+    out: dict[str, _NumericStats] = {}
     for i in range(0, len(numeric), chunk):
         part = numeric[i : i + chunk]
-        counts, largest = _extremes(frame[part].to_numpy(dtype=np.float64, na_value=np.nan))
-        out.update({c: (int(n), float(m)) for c, n, m in zip(part, counts, largest)})
+        values = frame[part].to_numpy(dtype=np.float64, na_value=np.nan)
+        counts, largest = _extremes(values)
+        order = np.argsort(values, axis=0, kind="stable")  # NaN sorts last
+        ordered = np.take_along_axis(values, order, axis=0)
+        same = ordered[1:] == ordered[:-1]  # NaN == NaN is False: missing values count nowhere, as in pandas
+        n_unique = (~np.isnan(ordered)).sum(axis=0) - same.sum(axis=0)
+        target = codes[order]
+        maps = ~(same & (target[1:] != target[:-1])).any(axis=0)
+        equals = (values == y_float[:, None]).all(axis=0) if y_float is not None else np.zeros(len(part), bool)
+        missing, n_inf = np.isnan(values).sum(axis=0), np.isinf(values).sum(axis=0)
+        for j, c in enumerate(part):
+            out[c] = _NumericStats(int(counts[j]), float(largest[j]), int(missing[j]), int(n_unique[j]), int(n_inf[j]),
+                                   bool(maps[j]), bool(equals[j]), ptypes.is_integer_dtype(dtypes[c]))
     return out
+
+
+def _numeric_verdict(stats: _NumericStats, n_rows: int, task: TaskType, n_classes: int, y_unique: int) -> tuple[str | None, bool] | None:
+    """(drop reason or None, determines-target hint) of a numeric column from its `stats`, exactly as `_kind_of`,
+    `_leak_reason` and `_determines_target` decide them; None where they need the values (constant columns,
+    integer keys, integers beyond float64's exact range)."""
+    if stats.n_unique == 0 or (stats.n_unique == 1 and stats.n_missing == 0):
+        return None
+    if stats.is_int and (stats.largest >= 2**53 or (stats.n_unique == n_rows and stats.n_missing == 0 and n_rows >= ID_MIN_ROWS)):
+        return None
+    if task.is_classification:
+        if stats.n_unique == n_classes and stats.n_missing == 0 and stats.maps_to_target:
+            return "it is a copy or 1-to-1 relabeling of the target (leakage)", False
+        low = n_rows >= LEAK_HINT_MIN_ROWS and stats.n_unique <= LEAK_HINT_MAX_UNIQUE_RATIO * n_rows
+        return None, low and stats.maps_to_target
+    if stats.n_missing:
+        return None, False
+    if stats.n_unique != y_unique or y_unique > n_rows // 2:  # two columns unique per row are trivially 1-to-1
+        return ("it equals the target (leakage)" if stats.equals_target else None), False
+    return ("it is a copy or 1-to-1 relabeling of the target (leakage)" if stats.maps_to_target else None), False
 
 
 # --------------------------------------------------------------------------- profile
@@ -547,31 +598,39 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
     hints: list[str] = []
     cols: list[ColumnProfile] = []
     n_missing_total = 0
-    extremes = _extreme_counts(frame, features)
+    stats = _numeric_stats(frame, features, y)
+    dtypes = frame.dtypes
     for name in features:
-        s = frame[name]
-        reason = _unsupported_reason(s)
-        if reason is not None:
-            raise DataError(f"Column {name!r} {reason}.")
-        n_missing = int(s.isna().sum())
+        known = stats.get(name)
+        verdict = None if known is None else _numeric_verdict(known, n_rows, task_, len(classes or ()), y_unique)
+        s: pd.Series | None = None
+        if known is not None and verdict is not None:
+            n_missing, n_unique, n_inf, kind = known.n_missing, known.n_unique, known.n_inf, "numeric"
+            drop, determines = verdict
+        else:
+            s = frame[name]
+            reason = _unsupported_reason(s)
+            if reason is not None:
+                raise DataError(f"Column {name!r} {reason}.")
+            n_missing = int(s.isna().sum())
+            n_unique = int(s.nunique(dropna=True))
+            kind, drop = _kind_of(name, s, n_rows, n_unique, n_missing)
+            if drop is None:
+                drop = _leak_reason(s, y, n_unique, len(classes or ()), task_)
+            determines = drop is None and task_.is_classification and kind in ("categorical", "boolean", "numeric") and _determines_target(s, y, n_unique)
+            n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum()) if ptypes.is_float_dtype(s.dtype) else 0
+        if determines:
+            hints.append(f"Column {name!r} alone determines the target on every row; check it is not derived from the label.")
         n_missing_total += n_missing
-        n_unique = int(s.nunique(dropna=True))
-        kind, drop = _kind_of(name, s, n_rows, n_unique, n_missing)
-        if drop is None:
-            drop = _leak_reason(s, y, n_unique, len(classes or ()), task_)
-            if drop is None and task_.is_classification and kind in ("categorical", "boolean", "numeric"):
-                if _determines_target(s, y, n_unique):
-                    hints.append(f"Column {name!r} alone determines the target on every row; check it is not derived from the label.")
         if drop is not None:
             hints.append(f"Dropped column {name!r}: {drop}.")
-        if kind == "numeric" and drop is None and ptypes.is_float_dtype(s.dtype):
-            n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
-            if n_inf:
-                hints.append(f"Column {name!r} has {n_inf} infinite value(s); they are treated as missing.")
+        if kind == "numeric" and drop is None and n_inf:
+            hints.append(f"Column {name!r} has {n_inf} infinite value(s); they are treated as missing.")
         if kind == "numeric" and drop is None:
-            if name in extremes:
-                n_extreme, largest = extremes[name]
+            if known is not None:
+                n_extreme, largest = known.n_extreme, known.largest
             else:  # numbers held as text
+                assert s is not None
                 counts, top = _extremes(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
                 n_extreme, largest = int(counts[0]), float(top[0])
             if n_extreme:
@@ -579,7 +638,7 @@ def profile(frame: pd.DataFrame, target: str, task: TaskType | str | None = None
                     f"Column {name!r} has {n_extreme} extreme value(s) (up to {largest:.3g} in magnitude); linear models, forests and the MLP "
                     "clip it to its training 1%-99% quantiles, boosters use it as is; if they stand for 'unknown', replace them with NaN."
                 )
-        cols.append(ColumnProfile(name, kind, str(s.dtype), n_missing, n_unique, drop))
+        cols.append(ColumnProfile(name, kind, str(dtypes[name]), n_missing, n_unique, drop))
 
     result = DataProfile(
         n_rows=n_rows,

@@ -49,7 +49,7 @@ def _cases(credit):
         "unknown criterion": (credit, {"success": ["speed >= 3"]}, ConfigError, "speed"),
         "malformed criterion": (credit, {"success": "roc_auc about 0.9"}, ConfigError, "parse"),
         "metric for other task": (credit, {"metric": "rmse"}, ConfigError, "rmse"),
-        "unknown backend": (credit, {"backends": ["catboost"]}, ConfigError, "catboost"),
+        "unknown backend": (credit, {"backends": ["h2o_gbm"]}, ConfigError, "h2o_gbm"),
         "unknown device": (credit, {"device": "tpu"}, ConfigError, "tpu"),
         "unknown task": (credit, {"task": "ranking"}, ConfigError, "ranking"),
         "bad n_trials": (credit, {"n_trials": 0}, ConfigError, "n_trials"),

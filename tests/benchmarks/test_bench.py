@@ -48,12 +48,14 @@ def test_run_writes_the_schema_and_resumes(suite: Path, tmp_path: Path) -> None:
 def test_hard_kill_is_a_timeout_scored_as_constant(suite: Path, tmp_path: Path) -> None:
     ds = read_suite(suite)["titanic"]
     start = time.monotonic()
-    row = bench.run_one(ds, "_sleep", 0, 60.0, 0, tmp_path, kill_after=2.0)
-    assert time.monotonic() - start < 10
+    # 8 s: the runner imports pandas and scikit-learn and reads the data before its child starts, which took over 2 s
+    # on a busy machine
+    row = bench.run_one(ds, "_sleep", 0, 60.0, 0, tmp_path, kill_after=8.0)
+    assert time.monotonic() - start < 20
     assert row["status"] == "timeout"
     assert row["test_score"] == pytest.approx(0.5)
-    assert row["wall_s"] == 2.0
-    assert "killed after 2s" in row["error"]
+    assert row["wall_s"] == 8.0
+    assert "killed after 8s" in row["error"]
     # the runner's own child was killed with it
     pid = int(re.search(r"child pid (\d+)", (tmp_path / "logs" / "titanic._sleep.0.log").read_text()).group(1))
     time.sleep(0.2)

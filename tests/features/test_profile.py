@@ -315,6 +315,43 @@ def test_hint_for_column_that_determines_target() -> None:
     assert any("'grp'" in h and "determines" in h for h in p.hints)
 
 
+def _planted_numeric(task: str) -> pd.DataFrame:
+    """Numeric columns that hit every branch of the per-column checks: constants, a key, leaks, low cardinality."""
+    rng = np.random.default_rng(0)
+    n = 120
+    # a continuous target takes the equality test, one with repeated values the value-pairs test
+    y = {"regression": rng.normal(size=n), "regression-repeated": np.round(rng.normal(size=n) * 3), "multiclass": np.tile([0, 1, 2], n // 3)}[task]
+    f = pd.DataFrame({
+        "noise": rng.normal(size=n), "ints": rng.integers(0, 1000, n), "key": np.arange(n), "zeros": np.zeros(n),
+        "signed_zero": np.where(rng.random(n) < 0.5, 0.0, -0.0) + np.tile([0.0, 1.0], n // 2),
+        "all_nan": np.full(n, np.nan), "one_and_nan": np.where(rng.random(n) < 0.5, 1.0, np.nan),
+        "low": rng.integers(0, 4, n).astype(float), "holes": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+        "y": y,
+    })
+    f["copy"] = f["y"] * 1.0
+    f["relabel"] = (f["y"] * 7).astype(np.int64) if task == "multiclass" else f["y"] * 10 + 3
+    f["coarse"] = (f["y"] > 0).astype(float) + 2.0
+    f["finer"] = f["y"] * 2.0 + rng.integers(0, 2, n)  # determines a class target, a refinement of it
+    return f
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression", "regression-repeated"])
+def test_the_vectorized_numeric_pass_decides_what_the_per_column_checks_decide(task: str) -> None:
+    # object columns take the per-column path; the same values in numeric dtypes take the vectorized one
+    f = _planted_numeric(task)
+    kind = "multiclass" if task == "multiclass" else "regression"
+    fast = profile(f, "y", task=kind)
+    slow = profile(f.astype({c: object for c in f.columns if c != "y"}), "y", task=kind)
+    assert fast.hints == slow.hints
+    strip = [(c.name, c.kind, c.n_missing, c.n_unique, c.drop_reason) for c in fast.columns]
+    assert strip == [(c.name, c.kind, c.n_missing, c.n_unique, c.drop_reason) for c in slow.columns]
+    dropped = {c.name for c in fast.columns if c.drop_reason}
+    leaks = {"copy"} if task == "regression" else {"copy", "relabel"}  # a continuous target is 1-to-1 with any unique column
+    assert dropped == {"zeros", "all_nan", "key"} | leaks
+    assert fast.column("signed_zero").n_unique == 2  # -0.0 and 0.0 are one value, as pandas counts them
+    assert any("'finer' alone determines" in h for h in fast.hints) == (task == "multiclass")
+
+
 def test_inf_in_feature_gives_hint() -> None:
     f = _frame()
     f.loc[2, "x"] = np.inf
