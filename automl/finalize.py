@@ -1,7 +1,10 @@
 """What `fit` packages, and what it may claim about it.
 
-The package holds the best-ranked candidate whose model is complete: refitted on every row when the
-budget allows (judged by the cross-validation estimate of its configuration), else its fold-0 model
+The package holds the best-ranked candidate whose model is complete. On k-fold validation that is its bag:
+the k fold models averaged (AutoGluon's bagging), judged by the k-fold score, which is the bag's own (each
+row's out-of-fold prediction came from one of its models); latency and size count k models. Otherwise, or
+when the bag is incomplete or fails a criterion the single model passes, it is refitted on every row when
+the budget allows (judged by the cross-validation estimate of its configuration), else its fold-0 model
 (judged on its own validation fold: the CV mean describes other models). A model the deadline cut far
 below its configuration, or one whose predictions barely vary, is never packaged while a complete
 candidate exists; when none is complete, the best one is packaged and flagged, with a warning.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +24,7 @@ import numpy as np
 from automl.pipeline import Member
 from backends.contracts import FitInfo
 from backends.errors import SearchError
+from search.artifacts import MODEL
 from search.budget import Budget
 from search.controller import SearchOutcome
 from search.criteria import verdicts
@@ -37,14 +42,16 @@ FLAT_SAMPLE_ROWS = 2_000  # rows a refitted model predicts to check that its pre
 _NO_ENSEMBLE_REFIT = "refitting every member does not fit the budget"
 MAX_CANDIDATES = 10  # candidates tried in rank order before the best incomplete one is packaged
 MIN_FIRST_FIT_ESTIMATE_S = 2.0  # what a first fit is assumed to need when none was measured
+OPERATIONAL = ("predict_ms_per_1k", "predict_ms_p95", "model_mb")  # measured on one model: a bag of k costs k times
 
 
 @dataclass
 class Packaged:
     """The members to package, the leaderboard row they come from, and the scores they are judged by.
 
-    `basis` is "cv" for models refitted on every row (the CV estimate of their configuration) or
-    "fold" for fold-0 models (their own validation fold). `complete` is False when every candidate's
+    `basis` is "bag" for bags of fold models (their k-fold score), "cv" for models refitted on every
+    row (the CV estimate of their configuration; also an ensemble mixing bags and refits) or "fold" for
+    fold-0 models (their own validation fold). `complete` is False when every candidate's
     model was cut short or flat, and `notes` say what was skipped and why.
     """
 
@@ -67,6 +74,9 @@ class Packaged:
 
     def judged_on(self) -> str:
         """One phrase: what the claimed scores were measured on."""
+        if self.basis == "bag":
+            k = len(self.record.fold_scores[: self.refit.get("bagged", len(self.record.fold_scores))])
+            return f"its {k}-fold validation score, the out-of-fold predictions of the {k} fold models it averages (its fold models, bagged)"
         if self.basis == "cv":
             return f"the {len(self.record.fold_scores)}-fold validation estimate of its configuration (refitted on all rows)"
         return f"its own validation fold (a model trained on {self.refit['n_rows']} rows, not refitted on all rows)"
@@ -125,12 +135,21 @@ def refit_problem(record: TrialRecord, fitted: FittedCandidate, X: Any, y: np.nd
     return None
 
 
-def judged(record: TrialRecord, basis: str, criteria: Sequence[Any]) -> tuple[dict[str, float], dict[str, bool]]:
-    """The metrics and verdicts a package may claim: the CV means of a refit, the fold-0 scores of a fold model."""
+def judged(record: TrialRecord, basis: str, criteria: Sequence[Any], operational: dict[str, float] | None = None,
+           k: int = 0) -> tuple[dict[str, float], dict[str, bool]]:
+    """The metrics and verdicts a package may claim: the CV means of a refit, the fold-0 scores of a fold model, the
+    means over the first `k` folds (the repeat its fold models come from) of a bag; `operational` replaces the
+    record's latency and size (a bag's are k models')."""
     if basis == "cv":
-        return dict(record.metrics), dict(record.verdicts)
-    metrics = {name: vals[0] for name, vals in record.fold_metrics.items() if vals} or dict(record.metrics)
-    return metrics, verdicts(criteria, record.measures() | metrics)
+        metrics = dict(record.metrics)
+    elif basis == "bag":
+        metrics = {name: float(np.mean(vals[:k])) for name, vals in record.fold_metrics.items() if vals}
+    else:
+        metrics = {name: vals[0] for name, vals in record.fold_metrics.items() if vals}
+    metrics = metrics or dict(record.metrics)
+    if basis == "cv" and not operational:
+        return metrics, dict(record.verdicts)
+    return metrics, verdicts(criteria, record.measures() | (operational or {}) | metrics)
 
 
 def member(record: TrialRecord, fitted: FittedCandidate, weight: float) -> Member:
@@ -179,7 +198,13 @@ class Finalizer:
 
     # -- one candidate ----------------------------------------------------------------
     def _single(self, record: TrialRecord) -> tuple[Packaged, str | None]:
-        """Refit on all rows when the budget allows, else the fold-0 model; the problem that bars it, if any."""
+        """Its bag on k-fold data; else a refit on all rows when the budget allows, else the fold-0 model; the
+        problem that bars it, if any."""
+        if self._bag(record):
+            models = self.outcome.fold_models(record.number)
+            note = {"on_all_rows": False, "bagged": len(models), "n_rows": len(self.data.y)}
+            logger.info("%s: its %d fold models, bagged", record.model_id, len(models))
+            return self._packaged([(record, m, 1.0) for m in models], record, "bag", note), None
         fold_model = self.outcome.fold_model(record.number)
         deadline = self.budget.refit_deadline()
         estimate = self.plan.estimate(record)
@@ -202,30 +227,57 @@ class Finalizer:
         logger.info("%s: its fold-0 model (%d rows) instead of a refit: %s", record.model_id, note["n_rows"], reason)
         return self._packaged([(record, fold_model, 1.0)], record, "fold", note), fold_problem(record, fold_model)
 
+    def _bag(self, record: TrialRecord) -> bool:
+        """Whether `record` is packaged as its bag: complete (see `_complete_bag`), and passing as many criteria
+        as one of its models would (a bag predicts k times as slowly and weighs k times as much)."""
+        if not self._complete_bag(record):
+            return False
+        k = len(self.outcome.fold_models(record.number))
+        one = sum(judged(record, "bag", self.criteria, k=k)[1].values())
+        bag = sum(judged(record, "bag", self.criteria, self._operational({record.model_id: (record, k)}), k=k)[1].values())
+        if bag < one:
+            self.notes.append(f"{record.model_id} not bagged: {k} fold models fail a criterion one model passes; refitted instead")
+            return False
+        return True
+
+    def _complete_bag(self, record: TrialRecord) -> bool:
+        """Whether every fold model of the plan's k-fold is stored for `record`, none cut short or flat."""
+        if not self.plan.bags() or record.partial or MODEL not in record.artifacts:
+            return False
+        models = self.outcome.fold_models(record.number)
+        if len(models) != self.data.folds_per_repeat:
+            return False
+        reference = untruncated_rounds(record)
+        return not any(cut_short(m.model.info, reference) or m.flat for m in models)
+
     def _ensemble(self, record: TrialRecord) -> tuple[Packaged, str | None]:
-        """Every member refitted (or its fold-0 model, when the search said there is no time); members that fail
-        or come out incomplete are dropped and the rest rescored; None left, or one: the problem / a single model."""
+        """Every member as its bag (k-fold data), else refitted, else its fold-0 model (when the search said there is
+        no time); members that fail or come out incomplete are dropped and the rest rescored; None left, or one:
+        the problem / a single model."""
         ensemble = self.outcome.ensemble
         assert ensemble is not None and ensemble.record.number == record.number
         records = {r.number: r for r in self.outcome.leaderboard.records()}
         chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
-        kept: list[tuple[TrialRecord, FittedCandidate, float]] = []
+        kept: list[tuple[TrialRecord, list[FittedCandidate], float]] = []
         notes: list[dict[str, Any]] = []
         deadline = self.budget.refit_deadline()
-        estimates = [self.plan.estimate(records[n]) for n, _ in chosen]
+        bagged = {n for n, _ in chosen if ensemble.refit and self._complete_bag(records[n])}
+        estimates = [0.0 if n in bagged else self.plan.estimate(records[n]) for n, _ in chosen]
         for i, (number, weight) in enumerate(chosen):
             rec = records[number]
             try:
-                if ensemble.refit:
+                if number in bagged:
+                    fitted, problem = self.outcome.fold_models(number), None
+                elif ensemble.refit:
                     share = self.plan.share(estimates, i)
                     logger.debug("refitting member %s: ~%.1fs expected, %.1fs of %.1fs left", rec.model_id, estimates[i],
                                  deadline.remaining() * share, deadline.remaining())
-                    fitted = self._refit(rec, deadline.earlier(deadline.remaining() * share))
-                    problem = refit_problem(rec, fitted, self.data.views[rec.features].X, self.data.y)
+                    fitted = [self._refit(rec, deadline.earlier(deadline.remaining() * share))]
+                    problem = refit_problem(rec, fitted[0], self.data.views[rec.features].X, self.data.y)
                 else:
-                    fitted = self.outcome.fold_model(number)
-                    assert fitted is not None
-                    problem = fold_problem(rec, fitted)
+                    one = self.outcome.fold_model(number)
+                    assert one is not None
+                    fitted, problem = [one], fold_problem(rec, one)
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if problem is not None:
@@ -234,27 +286,37 @@ class Finalizer:
                 self.notes.append(f"{record.model_id} member {rec.model_id} dropped: {problem}")
                 continue
             kept.append((rec, fitted, weight))
-            notes.append({"model_id": rec.model_id, "n_iterations": fitted.model.info.n_iterations, "truncated": fitted.model.info.truncated})
-        basis = "cv" if ensemble.refit else "fold"
+            info = fitted[0].model.info
+            notes.append({"model_id": rec.model_id, "n_iterations": info.n_iterations, "truncated": info.truncated}
+                         | ({"bagged": len(fitted)} if number in bagged else {}))
         if not kept:
             raise SearchError("every ensemble member failed to refit or came out incomplete")
+        k = self.data.folds_per_repeat
+        all_bags = all(rec.number in bagged for rec, _, _ in kept)
+        basis = "bag" if all_bags else "cv" if ensemble.refit else "fold"
         if len(kept) == 1:
             rec, fitted, _ = kept[0]
             self.notes.append(f"{record.model_id} reduced to its one complete member {rec.model_id}")
-            note = self._refit_note(fitted) if ensemble.refit else self._fold_note(_NO_ENSEMBLE_REFIT)
-            return self._packaged([(rec, fitted, 1.0)], rec, basis, note), None
+            if all_bags:
+                note = {"on_all_rows": False, "bagged": len(fitted), "n_rows": len(self.data.y)}
+            else:
+                note = self._refit_note(fitted[0]) if ensemble.refit else self._fold_note(_NO_ENSEMBLE_REFIT)
+            return self._packaged([(rec, m, 1.0) for m in fitted], rec, basis, note), None
         if len(kept) < len(chosen):
             # the blend of what is left is another ensemble: claim its own scores, on the same folds
             total = sum(w for _, _, w in kept)
             rescored = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.task, record.number)
             self.notes.append(f"{record.model_id} packaged with {len(kept)} of {len(chosen)} members, rescored")
             record = rescored
-        if ensemble.refit:
-            note = {"on_all_rows": True, "n_rows": len(self.data.y), "members": notes}
+        if all_bags:
+            note = {"on_all_rows": False, "bagged": k, "n_rows": len(self.data.y), "members": notes}
+        elif ensemble.refit:
+            note = {"on_all_rows": bool(not bagged), "n_rows": len(self.data.y), "members": notes}
         else:
             note = self._fold_note(_NO_ENSEMBLE_REFIT) | {"members": notes}
             logger.warning("packaging the ensemble's fold-0 models (%d rows each): %s", note["n_rows"], _NO_ENSEMBLE_REFIT)
-        return self._packaged(kept, record, basis, note), None
+        parts = [(rec, m, w / len(fitted)) for rec, fitted, w in kept for m in fitted]
+        return self._packaged(parts, record, basis, note), None
 
     # -- helpers ------------------------------------------------------------------------
     def _unaffordable(self, record: TrialRecord) -> bool:
@@ -271,11 +333,19 @@ class Finalizer:
         info = fitted.model.info
         return {"on_all_rows": True, "n_rows": len(self.data.y), "n_iterations": info.n_iterations, "truncated": info.truncated}
 
+    @staticmethod
+    def _operational(counts: dict[str, tuple[TrialRecord, int]]) -> dict[str, float]:
+        """Latency and size of a package holding `count` models of each record (each measured on one model)."""
+        return {m: sum(getattr(rec, m) * n for rec, n in counts.values()) for m in OPERATIONAL}
+
     def _packaged(self, parts: Sequence[tuple[TrialRecord, FittedCandidate, float]], record: TrialRecord, basis: str,
                   note: dict[str, Any]) -> Packaged:
         total = sum(w for _, _, w in parts) or 1.0
         members = [member(rec, fitted, w / total) for rec, fitted, w in parts]
-        metrics, verdict = judged(record, basis, self.criteria)
+        counts = Counter(rec.model_id for rec, _, _ in parts)
+        by_id = {rec.model_id: rec for rec, _, _ in parts}
+        operational = self._operational({i: (by_id[i], n) for i, n in counts.items()})
+        metrics, verdict = judged(record, basis, self.criteria, operational, k=self.data.folds_per_repeat)
         return Packaged(members, record, basis, {k: v for k, v in metrics.items() if math.isfinite(v)}, verdict, note)
 
 

@@ -1,7 +1,8 @@
 """The fitted best model as users hold it: input checks, feature synthesis, preprocessing, member models, label decoding.
 
-A pipeline has one member (a single model) or several with weights (an ensemble chosen by
-greedy selection). Each member trains on one feature set: the user's table itself, or
+A pipeline has one member (a single model), several of one candidate (its bag: the fold models of
+k-fold validation, averaged) or several with weights (an ensemble chosen by greedy selection, whose
+members may be bags). Each member trains on one feature set: the user's table itself, or
 features synthesized from related tables (Featuretools) or time series (tsfresh). Members
 of one feature set share its synthesis, and members of one recipe share a preprocessor.
 """
@@ -59,8 +60,8 @@ class Pipeline:
 
     @property
     def backend(self) -> str:
-        """The member's backend, or "ensemble" for several members."""
-        return self.members[0].backend if len(self.members) == 1 else ENSEMBLE_BACKEND
+        """The candidate's backend (one model or its bag), or "ensemble" for members of several candidates."""
+        return self.members[0].backend if len({m.model_id for m in self.members}) == 1 else ENSEMBLE_BACKEND
 
     @property
     def input_kind(self) -> str:

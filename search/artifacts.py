@@ -1,4 +1,4 @@
-"""The artifacts of a search: each trial's out-of-fold predictions and the best trials' fold-0 models.
+"""The artifacts of a search: each trial's out-of-fold predictions and the best trials' fold models.
 
 A trial writes them before it is told COMPLETE, and its record keeps a reference to each (id and
 SHA-256), so a resumed or multi-process search ensembles and packages trials finished anywhere.
@@ -77,8 +77,8 @@ class MemoryStore:
     def put_oof(self, trial: Any, oof: np.ndarray) -> dict[str, str]:
         return self._keep(oof)
 
-    def put_model(self, trial: Any, candidate: FittedCandidate) -> dict[str, str]:
-        return self._keep(candidate)
+    def put_model(self, trial: Any, fitted: list[FittedCandidate]) -> dict[str, str]:
+        return self._keep(list(fitted))
 
     def _keep(self, item: Any) -> dict[str, str]:
         key = str(uuid.uuid4())
@@ -94,7 +94,7 @@ class MemoryStore:
             raise ArtifactError(f"artifact {ref['id']} is not in this process (the search that wrote it kept it in memory)")
         return self._items[ref["id"]]
 
-    def model(self, ref: dict[str, str], backends: dict[str, Backend]) -> FittedCandidate:
+    def model(self, ref: dict[str, str], backends: dict[str, Backend]) -> list[FittedCandidate]:
         return self.oof(ref)  # type: ignore[return-value]
 
 
@@ -119,8 +119,8 @@ class FileStore:
         np.save(buf, np.asarray(oof), allow_pickle=False)
         return self._upload(trial, buf.getvalue(), f"{OOF}.npy")
 
-    def put_model(self, trial: Any, candidate: FittedCandidate) -> dict[str, str]:
-        return self._upload(trial, model_bytes(candidate), f"{MODEL}.zip")
+    def put_model(self, trial: Any, fitted: list[FittedCandidate]) -> dict[str, str]:
+        return self._upload(trial, model_bytes(fitted), f"{MODEL}.zip")
 
     def _upload(self, trial: Any, data: bytes, filename: str) -> dict[str, str]:
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".incoming.") as tmp:
@@ -142,43 +142,49 @@ class FileStore:
     def oof(self, ref: dict[str, str]) -> np.ndarray:
         return np.load(io.BytesIO(self._read(ref)), allow_pickle=False)
 
-    def model(self, ref: dict[str, str], backends: dict[str, Backend]) -> FittedCandidate:
+    def model(self, ref: dict[str, str], backends: dict[str, Backend]) -> list[FittedCandidate]:
         return model_from_bytes(self._read(ref), backends)
 
 
 Store = MemoryStore | FileStore
 
 
-def model_bytes(candidate: FittedCandidate) -> bytes:
-    """A fitted candidate as a zip of plain files: the preprocessor as JSON, the model in its native format."""
+def model_bytes(fitted: list[FittedCandidate]) -> bytes:
+    """A trial's fold models as a zip of plain files: `candidates.json` (each preprocessor as JSON) and folder
+    `i/model` per fold model in its backend's native format."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        meta = candidate.model.save(root / MODEL)
-        info = candidate.model.info
-        head = {
-            "backend": candidate.backend.name, "params": dict(candidate.params), "meta": meta, "flat": candidate.flat,
-            "info": {"n_iterations": info.n_iterations, "truncated": info.truncated},
-            "preprocessor": candidate.preprocessor.to_dict(),
-        }
+        heads = []
+        for i, candidate in enumerate(fitted):
+            meta = candidate.model.save(root / str(i) / MODEL)
+            info = candidate.model.info
+            heads.append({
+                "backend": candidate.backend.name, "params": dict(candidate.params), "meta": meta, "flat": candidate.flat,
+                "info": {"n_iterations": info.n_iterations, "truncated": info.truncated},
+                "preprocessor": candidate.preprocessor.to_dict(),
+            })
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr("candidate.json", json.dumps(head, default=str))
-            for file in sorted((root / MODEL).rglob("*")):
+            zf.writestr("candidates.json", json.dumps(heads, default=str))
+            for file in sorted(root.rglob("*")):
                 if file.is_file():
                     zf.write(file, file.relative_to(root).as_posix())
         return buf.getvalue()
 
 
-def model_from_bytes(data: bytes, backends: dict[str, Backend]) -> FittedCandidate:
-    """The candidate `model_bytes` wrote (its backend must be one of `backends`)."""
+def model_from_bytes(data: bytes, backends: dict[str, Backend]) -> list[FittedCandidate]:
+    """The fold models `model_bytes` wrote (their backend must be one of `backends`)."""
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(io.BytesIO(data)) as zf:
         root = Path(tmp)
         for name in zf.namelist():  # our own files, written by `model_bytes`; still, nothing outside `root`
             if name.startswith("/") or ".." in Path(name).parts:
                 raise ArtifactError(f"model artifact holds an unsafe path {name!r}")
         zf.extractall(root)
-        head = json.loads((root / "candidate.json").read_text())
-        backend = backends[head["backend"]]
-        model = backend.load(root / MODEL, head["meta"])
-    model.info = FitInfo(n_iterations=head["info"]["n_iterations"], truncated=bool(head["info"]["truncated"]))
-    return FittedCandidate(backend, Preprocessor.from_dict(head["preprocessor"]), model, head["params"], flat=bool(head["flat"]))
+        fitted = []
+        for i, head in enumerate(json.loads((root / "candidates.json").read_text())):
+            backend = backends[head["backend"]]
+            model = backend.load(root / str(i) / MODEL, head["meta"])
+            model.info = FitInfo(n_iterations=head["info"]["n_iterations"], truncated=bool(head["info"]["truncated"]))
+            fitted.append(FittedCandidate(backend, Preprocessor.from_dict(head["preprocessor"]), model, head["params"],
+                                          flat=bool(head["flat"])))
+    return fitted

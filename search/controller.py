@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 TrialCallback = Callable[[TrialRecord, Leaderboard], None]
 MIN_TRIAL_S = 1.0  # do not start a trial with less than this left
 MIN_FIRST_FIT_S = 0.2  # ... except the first, which may try with this little: any model beats none
-FOLD_MODELS_KEPT = 5  # fold-0 models of this many best candidates are stored (the refit fallback)
+FOLD_MODELS_KEPT = 5  # fold models of this many best candidates (and of each family's best) are stored: bags, the refit fallback
 PLAN_TRIALS = 3  # the validation plan must afford this many trials at the cost of the search's first folds
 PLAN_SAMPLES = 2  # first folds the plan is sized from (the cheaper counts: a first fit also pays one-time warm-ups)
 PLAN_ATTR = "n_folds"  # study attribute: the folds the plan kept, so a resumed search scores on the same ones
@@ -69,21 +69,26 @@ class SearchOutcome:
     store: Store
     backends: dict[str, Backend]
     ensemble: Ensemble | None = None
-    _models: dict[int, FittedCandidate | None] = field(default_factory=dict, repr=False)
+    _models: dict[int, list[FittedCandidate]] = field(default_factory=dict, repr=False)
 
-    def fold_model(self, number: int) -> FittedCandidate | None:
-        """The stored fold-0 model of trial `number` (the best few have one); None if none or unreadable."""
+    def fold_models(self, number: int) -> list[FittedCandidate]:
+        """The stored fold models of trial `number` (fold 0 first; the best few have them); [] if none or unreadable."""
         if number not in self._models:
             record = next((r for r in self.leaderboard.records() if r.number == number), None)
             ref = record.artifacts.get(MODEL) if record is not None else None
-            model = None
+            models: list[FittedCandidate] = []
             if ref is not None:
                 try:
-                    model = self.store.model(ref, self.backends)
+                    models = self.store.model(ref, self.backends)
                 except (ArtifactError, KeyError, OSError, ValueError) as exc:
-                    logger.warning("the fold model of %s is left out: %s", record.model_id, exc)
-            self._models[number] = model
+                    logger.warning("the fold models of %s are left out: %s", record.model_id, exc)
+            self._models[number] = models
         return self._models[number]
+
+    def fold_model(self, number: int) -> FittedCandidate | None:
+        """The stored fold-0 model of trial `number`, the refit fallback; None if none."""
+        models = self.fold_models(number)
+        return models[0] if models else None
 
 
 @dataclass
@@ -320,20 +325,33 @@ class Controller:
         return TrialSpec(
             number=trial.number, trial_id=trial._trial_id, backend=drawn.backend, params=drawn.params, features=drawn.features,
             source=drawn.source, device=device, gpu=gpu, n_jobs=n_jobs, deadline_at=deadline.at, first=first,
-            keep_below=self._keep_below(),
+            keep_below=self._keep_below(drawn.backend),
         )
 
-    def _keep_below(self) -> float:
-        """The loss a trial must beat for its fold model to be stored: the `FOLD_MODELS_KEPT`-th best so far."""
-        losses = sorted(self.task.metric.loss(r.score_mean) for r in self.board.records() if r.ok)
-        return losses[FOLD_MODELS_KEPT - 1] if len(losses) >= FOLD_MODELS_KEPT else math.inf
+    def _keep_below(self, backend: str) -> float:
+        """The loss a trial of `backend` must beat for its fold models to be stored: the `FOLD_MODELS_KEPT`-th best
+        so far, or its family's best (so every family keeps a bag for a diverse ensemble)."""
+        scored = [r for r in self.board.records() if r.ok and not r.is_ensemble]
+        losses = sorted(self.task.metric.loss(r.score_mean) for r in scored)
+        overall = losses[FOLD_MODELS_KEPT - 1] if len(losses) >= FOLD_MODELS_KEPT else math.inf
+        family = min((self.task.metric.loss(r.score_mean) for r in scored if r.backend == backend), default=math.inf)
+        return max(overall, family)
+
+    def _kept(self) -> set[int]:
+        """Trials whose fold models stay stored: the best few and the best of each family."""
+        records = [r for r in self.board.records() if r.ok and not r.is_ensemble]
+        keep = {r.number for r in records[:FOLD_MODELS_KEPT]}
+        best: dict[str, int] = {}
+        for r in records:  # best first
+            best.setdefault(r.backend, r.number)
+        return keep | set(best.values())
 
     def _finish(self, number: int, record: TrialRecord) -> None:
         """Put a finished trial on the board and tell the study (its artifacts are already stored)."""
         trial = self._asked.pop(number, None)
         self.board.add(record)
-        if isinstance(self.store, MemoryStore):  # only the best few fold models stay in this process
-            keep = {r.number for r in self.board.records()[:FOLD_MODELS_KEPT]}
+        if isinstance(self.store, MemoryStore):  # only the best few trials' fold models stay in this process
+            keep = self._kept()
             for r in self.board.records():
                 if r.number not in keep and MODEL in r.artifacts:
                     self.store.discard(r.artifacts.pop(MODEL))
@@ -550,15 +568,18 @@ class Controller:
     def build_ensemble(self) -> Ensemble | None:
         """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
 
-        Candidates passing every criterion are preferred; the pool shrinks until the members'
-        refits fit in the time left for refitting, or, on holdout validation (big data: the fold
-        holds 80 % of many rows), until every member's fold-0 model is stored to be packaged
-        as is. On k-fold data a fold model misses too many of the few rows, so the ensemble shrinks.
+        Candidates passing every criterion are preferred. On a whole k-fold plan the pool is the candidates whose
+        fold models are stored: each member is packaged as its bag, with nothing to refit. Otherwise the pool
+        shrinks until the members' refits fit in the time left for refitting, or, on holdout validation (big
+        data: the fold holds 80 % of many rows), until every member's fold-0 model is stored to be packaged as is.
         """
         # a partial trial predicted only some rows: blending it would score the ensemble on those alone
         ranked = [r for r in self.board.records() if r.ok and not r.partial and self._load_oof(r)]
         if any(r.passed for r in ranked):
             ranked = [r for r in ranked if r.passed]
+        bagging = self.refit_plan.bags()
+        if bagging:
+            ranked = [r for r in ranked if MODEL in r.artifacts]
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
         available = self.refit_plan.available()
         for size in (10, 5, 3, 2):
@@ -568,11 +589,12 @@ class Controller:
             ensemble = build_ensemble(pool, self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
             if ensemble is None:
                 return None
-            cost = self.refit_plan.ensemble_cost([r for r in ranked if r.number in ensemble.weights])
-            if cost <= available:
+            members = [r for r in ranked if r.number in ensemble.weights]
+            cost = self.refit_plan.ensemble_cost(members, bagged=[r.number for r in members] if bagging else ())
+            if cost <= available or (bagging and cost == 0):  # bags need no refit time
                 self.board.add(ensemble.record)
                 return ensemble
-            if len(self.data.splits) == 1 and all(MODEL in r.artifacts for r in ranked if r.number in ensemble.weights):
+            if len(self.data.splits) == 1 and all(MODEL in r.artifacts for r in members):
                 logger.info("ensemble of %d packages its fold-0 models: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
                 self.board.add(ensemble.record)
                 return replace(ensemble, refit=False)

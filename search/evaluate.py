@@ -168,8 +168,9 @@ def evaluate(
     on_fold: Callable[[int, float], None] | None = None,
     folds: Callable[[], int] | None = None,
     first_fold_all: bool = False,
-) -> tuple[TrialRecord, FittedCandidate | None]:
-    """Fit `backend` with `params` on the planned folds; fill `record`; return it and the fold-0 candidate.
+) -> tuple[TrialRecord, list[FittedCandidate]]:
+    """Fit `backend` with `params` on the planned folds; fill `record`; return it and the fold models of the
+    first k-fold repeat (fold 0 first: the refit fallback, and together a bag; empty when nothing scored).
 
     On big data a screening fit on a row sample comes first. `on_fold(fold, loss)` is called
     after it (fold `SCREEN`) and after each fold, and may raise TrialPruned. `folds()` is how many
@@ -183,7 +184,7 @@ def evaluate(
     fold_scores: list[float] = []
     fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
     fit_s = 0.0
-    first: FittedCandidate | None = None
+    fitted: list[FittedCandidate] = []
     try:
         if data.screen is not None:
             pre, X_train, X_valid = cache.get(record.features, backend.recipe, SCREEN)
@@ -225,8 +226,8 @@ def evaluate(
                 record.n_iterations.append(int(model.info.n_iterations))
             record.truncated |= model.info.truncated
             record.fold_truncated.append(bool(model.info.truncated))
-            if first is None:
-                first = FittedCandidate(backend, pre, model, params, flat=near_constant(raw, y_valid))
+            if fold < data.folds_per_repeat:  # a later repeat's models would predict the same rows again
+                fitted.append(FittedCandidate(backend, pre, model, params, flat=near_constant(raw, y_valid)))
             if on_fold is not None:
                 on_fold(fold, task.metric.loss(fold_scores[-1]))
             fold += 1
@@ -237,9 +238,10 @@ def evaluate(
             logger.debug("trial %s failed:\n%s", record.model_id, traceback.format_exc())
     record.fit_s = fit_s
     record.duration_s = time.perf_counter() - started
-    if record.status not in SCORED or first is None:
-        return record, None
+    if record.status not in SCORED or not fitted:
+        return record, []
     n = planned()
+    fitted = fitted[:n]
     if len(fold_scores) > n:  # the plan shrank below the folds this trial had scored: compare on the same ones
         if len(record.n_iterations) == len(fold_scores):
             record.n_iterations = record.n_iterations[:n]
@@ -255,11 +257,11 @@ def evaluate(
         shape = (-1,) + (1,) * (oof_sum.ndim - 1)
         record.oof = np.where(oof_count.reshape(shape) > 0, oof_sum / oof_count.reshape(shape), np.nan)
     valid_rows = data.views[record.features].X.iloc[data.splits[0][1]]
-    record.predict_ms_per_1k, record.predict_ms_p95 = _latency(first, valid_rows)
-    record.model_mb = first.model.size_bytes() / 1e6
+    record.predict_ms_per_1k, record.predict_ms_p95 = _latency(fitted[0], valid_rows)
+    record.model_mb = fitted[0].model.size_bytes() / 1e6
     record.verdicts = verdicts(task.criteria, record.measures())
     record.duration_s = time.perf_counter() - started
-    return record, first
+    return record, fitted
 
 
 def refit_rounds(record: TrialRecord) -> int | None:

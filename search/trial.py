@@ -63,7 +63,7 @@ class TrialSpec:
     deadline_at: float  # on the search's clock (time.monotonic in worker processes: shared by every process)
     first: bool  # the search's first fit: fold 0 may take the whole deadline (a complete model before anything)
     report: bool = True  # report fold losses to the pruner (not on a CPU retry after a GPU out-of-memory)
-    keep_below: float = math.inf  # store the fold-0 model when the trial's loss is below this (the best few's)
+    keep_below: float = math.inf  # store the fold models when the trial's loss is below this (the best few's)
 
 
 @dataclass
@@ -87,10 +87,10 @@ def run_trial(
     cache: FoldCache,
     store: Store,
     hooks: TrialHooks,
-) -> tuple[TrialRecord, FittedCandidate | None]:
+) -> tuple[TrialRecord, list[FittedCandidate]]:
     """Run `spec` on `data`, report to `trial`'s pruner, store its artifacts and set its record on `trial`.
 
-    Returns the record (with its out-of-fold predictions in memory) and its fold-0 candidate.
+    Returns the record (with its out-of-fold predictions in memory) and its fold models (fold 0 first).
     """
     clock = hooks.clock or time.monotonic
     record = TrialRecord(
@@ -117,12 +117,12 @@ def run_trial(
         if spec.report and fold < planned() - 1 and trial.should_prune():
             raise TrialPruned()
 
-    record, candidate = evaluate(backend, spec.params, record, data, task, ctx, cache, deadline, on_fold, folds=planned,
+    record, fitted = evaluate(backend, spec.params, record, data, task, ctx, cache, deadline, on_fold, folds=planned,
                                  first_fold_all=spec.first)
     if record.status == "oom" and spec.device is Device.CUDA:
         free_gpu_memory()
-    store_artifacts(trial, record, candidate, store, keep_model=task.metric.loss(record.score_mean) < spec.keep_below)
-    return record, candidate
+    store_artifacts(trial, record, fitted, store, keep_model=task.metric.loss(record.score_mean) < spec.keep_below)
+    return record, fitted
 
 
 def free_gpu_memory() -> None:
@@ -137,16 +137,16 @@ def free_gpu_memory() -> None:
             pass
 
 
-def store_artifacts(trial: optuna.Trial, record: TrialRecord, candidate: FittedCandidate | None, store: Store, keep_model: bool) -> None:
-    """Write the out-of-fold predictions (and the fold model when `keep_model`: it beats the best few so far), then the record.
+def store_artifacts(trial: optuna.Trial, record: TrialRecord, fitted: list[FittedCandidate], store: Store, keep_model: bool) -> None:
+    """Write the out-of-fold predictions (and the fold models when `keep_model`: it beats the best few so far), then the record.
 
     A failed write is the trial's failure: a trial whose artifacts are not stored must not count as finished.
     """
     try:
         if record.ok and record.oof is not None:
             record.artifacts[OOF] = store.put_oof(trial, record.oof)
-        if record.ok and candidate is not None and keep_model:
-            record.artifacts[MODEL] = store.put_model(trial, candidate)
+        if record.ok and fitted and keep_model:
+            record.artifacts[MODEL] = store.put_model(trial, fitted)
     except (OSError, ArtifactError) as exc:
         record.status, record.error = "failed", f"could not store its artifacts: {type(exc).__name__}: {exc}"
         record.artifacts.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,14 +26,21 @@ from features.profile import profile
 from search.budget import Budget
 from search.controller import Controller
 from search.criteria import parse_criteria
+from search.finalize import RefitPlan
 from search.metrics import get_metric
 from search.splits import make_splits
 from search.task import SearchData, Task
 from tests.conftest import DATASETS, FakeClock, dataset_path, load_slice
 
 
+@pytest.fixture
+def no_bagging(monkeypatch):
+    """The refit and fold-model paths, which k-fold data otherwise skips by packaging bags."""
+    monkeypatch.setattr(RefitPlan, "bags", lambda self: False)
+
+
 # -- the no-time-to-refit path, through fit, on an injected clock ------------------------------------
-def test_no_time_to_refit_packages_the_fold_model_and_claims_its_own_fold(monkeypatch, tmp_path):
+def test_no_time_to_refit_packages_the_fold_model_and_claims_its_own_fold(monkeypatch, tmp_path, no_bagging):
     clock = FakeClock()
     budgets: list[Budget] = []
 
@@ -93,7 +101,8 @@ class _FeatureModel(Model):
 
 class _CutBackend(Backend):
     """'cut' ranks by loan duration (the better score) but the deadline always stops it after one round;
-    'good' ranks by age (weaker) and completes. Each fit moves the fake clock by `step` seconds."""
+    'good' ranks by age (weaker) and completes, as does 'amount' (by credit amount). Each fit moves the fake
+    clock by `step` seconds."""
 
     name = "fake"
     recipe = "native"
@@ -113,6 +122,8 @@ class _CutBackend(Backend):
         self.clock.advance(self.first_steps.pop(0) if self.first_steps else self.step)
         if params["mode"] == "cut":
             return _FeatureModel("month", 1.0, FitInfo(n_iterations=1, truncated=True))
+        if params["mode"] == "amount":
+            return _FeatureModel("credit_amount", 1.0, FitInfo(n_iterations=50, truncated=False))
         return _FeatureModel("age", -1.0, FitInfo(n_iterations=50, truncated=False))
 
     def load(self, directory: Path, meta: Any) -> Model:
@@ -120,7 +131,7 @@ class _CutBackend(Backend):
 
 
 def _search(modes: list[str], n_repeats: int = 1, step: float = 0.0, seconds: float = 1000, no_time_after: bool = False,
-            first_steps: tuple[float, ...] = ()):
+            first_steps: tuple[float, ...] = (), success: str = "roc_auc >= 0.5"):
     """A search over `modes`; with `no_time_after` the clock jumps to the budget's end after the last trial."""
     data = load_slice("german_credit", 300)
     prof = profile(data, "credit")
@@ -128,7 +139,7 @@ def _search(modes: list[str], n_repeats: int = 1, step: float = 0.0, seconds: fl
     splits = make_splits(y, prof.task, 0, n_repeats=n_repeats)
     search_data = SearchData.table(data[prof.feature_columns], y, prof, splits)
     search_data = SearchData(search_data.views, y, splits, n_repeats=n_repeats)
-    task = Task(prof.task, (get_metric("roc_auc", prof.task),), tuple(parse_criteria("roc_auc >= 0.5", prof.task)), 2)
+    task = Task(prof.task, (get_metric("roc_auc", prof.task),), tuple(parse_criteria(success, prof.task)), 2)
     clock = FakeClock()
     backend = _CutBackend()
     backend.modes, backend.clock, backend.step, backend.first_steps = modes, clock, step, list(first_steps)
@@ -146,7 +157,7 @@ def _trials(outcome: Any) -> list[Any]:
     return sorted((r for r in outcome.leaderboard.records() if not r.is_ensemble), key=lambda r: r.params["mode"])
 
 
-def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists():
+def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists(no_bagging):
     controller, outcome, budget, clock = _search(["cut", "good"], no_time_after=True)  # no time to refit: fold models only
     cut, good = _trials(outcome)
     assert outcome.ensemble is None and cut.score_mean > good.score_mean and outcome.leaderboard.best() is cut
@@ -156,7 +167,7 @@ def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists():
     assert packaged.metrics["roc_auc"] == good.fold_metrics["roc_auc"][0]
 
 
-def test_a_refit_of_a_configuration_cut_short_on_every_fold_is_not_packaged_either():
+def test_a_refit_of_a_configuration_cut_short_on_every_fold_is_not_packaged_either(no_bagging):
     controller, outcome, budget, _ = _search(["cut", "good"])
     packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()  # plenty of time: refits
     _, good = _trials(outcome)
@@ -165,7 +176,7 @@ def test_a_refit_of_a_configuration_cut_short_on_every_fold_is_not_packaged_eith
     assert any("every fold of its configuration" in n for n in packaged.notes)
 
 
-def test_when_only_a_cut_short_model_exists_it_is_packaged_flagged_and_warned():
+def test_when_only_a_cut_short_model_exists_it_is_packaged_flagged_and_warned(no_bagging):
     controller, outcome, budget, clock = _search(["cut"], no_time_after=True)
     packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
     assert packaged.model_id == outcome.leaderboard.best().model_id and not packaged.complete
@@ -173,6 +184,59 @@ def test_when_only_a_cut_short_model_exists_it_is_packaged_flagged_and_warned():
         warnings.simplefilter("always")
         api._warn(packaged, {"best_passed": True}, [])
     assert [w.category for w in caught] == [IncompleteModelWarning] and "incomplete" in str(caught[0].message)
+
+
+# -- bags: the k fold models of k-fold validation, packaged without a refit -----------------------------
+def test_k_fold_packages_the_bag_of_fold_models_and_claims_their_out_of_fold_scores(tmp_path):
+    data = load_slice("titanic", 668)
+    result = automl.fit(data, "Survived", time_budget=60, backends=["lightgbm"], n_trials=1, seed=0)
+    report, package = result.report, result.report["package"]
+    repeats = report["validation"]["n_repeats"]
+    assert report["validation"]["n_folds"] == 5 and report["validation"]["used_folds"] == 5 * repeats
+    assert package["basis"] == "bag" and "5 fold models" in package["judged_on"] and package["complete"]
+    assert report["refit"]["bagged"] == 5 and report["refit"]["on_all_rows"] is False
+    best = next(r for r in result.board.records() if r.model_id == package["model_id"])
+    # small data is ranked on repeated k-fold; the bag holds the first repeat's models and claims their folds
+    assert package["metrics"]["roc_auc"] == pytest.approx(np.mean(best.fold_metrics["roc_auc"][:5]), abs=1e-12)
+    pipeline = automl.load(result.export(tmp_path / "run"))
+    assert len(pipeline.members) == 5 and {m.model_id for m in pipeline.members} == {best.model_id}
+    assert pipeline.backend == "lightgbm" and all(m.weight == pytest.approx(0.2) for m in pipeline.members)
+    np.testing.assert_allclose(pipeline.predict_proba(data).to_numpy(), result.predict_proba(data).to_numpy(), atol=1e-12)
+    # member j is fold j's model: on fold j's validation rows it scores exactly what the leaderboard says
+    y = data["Survived"].to_numpy()
+    for j, (_, valid) in enumerate(make_splits(y, TaskType.BINARY, 0, n_repeats=repeats)[:5]):
+        one = replace(pipeline, members=[replace(pipeline.members[j], weight=1.0)])
+        proba = one.predict_proba(data.iloc[valid])[1].to_numpy()
+        assert roc_auc_score(y[valid], proba) == pytest.approx(best.fold_metrics["roc_auc"][j], abs=1e-12)
+
+
+def test_an_ensemble_of_bags_packages_every_fold_model_of_every_member():
+    controller, outcome, budget, _ = _search(["good", "amount"])
+    assert outcome.ensemble is not None and outcome.ensemble.refit and len(outcome.ensemble.weights) == 2
+    finalizer = Finalizer(outcome, controller.refit_plan, controller.task, budget)
+    packaged, problem = finalizer._ensemble(outcome.ensemble.record)
+    assert problem is None and packaged.basis == "bag" and len(packaged.members) == 10
+    for number, weight in outcome.ensemble.weights.items():
+        model_id = next(r.model_id for r in outcome.leaderboard.records() if r.number == number)
+        mine = [m for m in packaged.members if m.model_id == model_id]
+        assert len(mine) == 5 and sum(m.weight for m in mine) == pytest.approx(weight)
+    assert packaged.metrics["roc_auc"] == pytest.approx(outcome.ensemble.record.metrics["roc_auc"], abs=1e-12)
+    assert packaged.refit["bagged"] == 5 and all(m["bagged"] == 5 for m in packaged.refit["members"])
+
+
+def test_fold_models_cut_short_are_not_bagged_and_a_bag_that_fails_a_size_criterion_is_refitted():
+    # 'cut' ranks first, but its fold models were cut short: no bag of it, and its refit repeats one round
+    controller, outcome, budget, _ = _search(["cut", "good"])
+    cut, good = _trials(outcome)
+    finalizer = Finalizer(outcome, controller.refit_plan, controller.task, budget)
+    assert not finalizer._complete_bag(cut) and finalizer._complete_bag(good)
+    packaged = finalizer.run()
+    assert packaged.model_id == good.model_id and packaged.basis == "bag" and len(packaged.members) == 5
+    # one fake model weighs 0.001 MB: five of them break "model_mb <= 0.003", one refit keeps it
+    controller, outcome, budget, _ = _search(["good"], success="model_mb <= 0.003")
+    packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
+    assert packaged.basis == "cv" and len(packaged.members) == 1 and packaged.passed
+    assert any("not bagged" in n and "fail a criterion" in n for n in packaged.notes)
 
 
 def test_cut_short_means_far_below_the_configuration():
