@@ -149,10 +149,11 @@ def run_automl(job: Job) -> Predictions:
     info = {
         "n_trials": report["budget"]["n_trials"],
         "best": report["best"]["model_id"],
-        "members": [m.model_id for m in best.members],
+        "members": list(dict.fromkeys(m.model_id for m in best.members)),  # a bag's k fold models share one id
         "cv_score": report["best"]["score_mean"],
         "validation": report["validation"],
         "refit_on_all_rows": report["refit"]["on_all_rows"],
+        "basis": report["package"]["basis"],
         "fit_s": round(fit_s, 2),
     }
     assert not job.is_classification or job.classes is not None

@@ -32,7 +32,7 @@ from backends.errors import ConfigError
 from features.preprocess import Preprocessor
 from search.artifacts import MODEL, OOF, ArtifactError, FileStore, MemoryStore, Store
 from search.budget import Budget
-from search.ensemble import Ensemble, build_ensemble, selection_pool
+from search.ensemble import MAX_POOL, Ensemble, build_ensemble, selection_pool
 from search.evaluate import FittedCandidate, FoldCache
 from search.finalize import RefitPlan
 from search.forkserver import ServerGone, fork_server
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 TrialCallback = Callable[[TrialRecord, Leaderboard], None]
 MIN_TRIAL_S = 1.0  # do not start a trial with less than this left
 MIN_FIRST_FIT_S = 0.2  # ... except the first, which may try with this little: any model beats none
-FOLD_MODELS_KEPT = 5  # fold models of this many best candidates (and of each family's best) are stored: bags, the refit fallback
+FOLD_MODELS_KEPT = MAX_POOL  # fold models of this many best (the ensemble's pool) and of each family's best are stored: bags, the refit fallback
 PLAN_TRIALS = 3  # the validation plan must afford this many trials at the cost of the search's first folds
 PLAN_SAMPLES = 2  # first folds the plan is sized from (the cheaper counts: a first fit also pays one-time warm-ups)
 PLAN_ATTR = "n_folds"  # study attribute: the folds the plan kept, so a resumed search scores on the same ones

@@ -217,6 +217,6 @@ def test_a_corrupted_artifact_leaves_its_trial_out_with_a_warning(tmp_path: Path
     if outcome.ensemble is not None:
         assert victim.number not in outcome.ensemble.weights
     assert outcome.fold_model(victim.number) is None
-    assert any(f"the fold model of {victim.model_id} is left out" in m for m in caplog.messages)
+    assert any(f"the fold models of {victim.model_id} are left out" in m for m in caplog.messages)
     kept = next(r for r in records[1:] if "model" in r.artifacts)
     assert outcome.fold_model(kept.number) is not None  # an intact one loads

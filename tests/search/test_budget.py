@@ -58,7 +58,7 @@ def test_the_refit_reserve_counts_the_best_few_refits_up_to_its_cap(clock):
     from search.finalize import ENSEMBLE_RESERVE_MEMBERS, THREAD_EXPONENT, RefitPlan
     from search.leaderboard import TrialRecord
 
-    data = SimpleNamespace(y=np.zeros(100), splits=[(np.arange(80), np.arange(80, 100))])
+    data = SimpleNamespace(y=np.zeros(100), splits=[(np.arange(80), np.arange(80, 100))], folds_per_repeat=1)  # a holdout
     plan = RefitPlan(Budget(100, clock), {}, {}, 2, data, None)  # type: ignore[arg-type]
 
     def rec(n: int, fit_s: float) -> TrialRecord:
