@@ -1,11 +1,11 @@
 """What `fit` packages, and what it may claim about it.
 
-The package holds the best-ranked candidate whose model is complete. On k-fold validation that is its bag:
-the k fold models averaged (AutoGluon's bagging), judged by the k-fold score, which is the bag's own (each
-row's out-of-fold prediction came from one of its models); latency and size count k models. Otherwise, or
-when the bag is incomplete or fails a criterion the single model passes, it is refitted on every row when
-the budget allows (judged by the cross-validation estimate of its configuration), else its fold-0 model
-(judged on its own validation fold: the CV mean describes other models). A model the deadline cut far
+The package holds the best-ranked candidate whose model is complete: refitted on every row when the
+budget allows (judged by the cross-validation estimate of its configuration). Else, on k-fold validation,
+its bag: the k fold models averaged (AutoGluon's bagging), judged by the k-fold score, which is the bag's
+own (each row's out-of-fold prediction came from one of its models), latency and size counting k models;
+else (holdout, or a bag incomplete or failing a criterion one model passes) its fold-0 model (judged on
+its own validation fold: the CV mean describes other models). A model the deadline cut far
 below its configuration, or one whose predictions barely vary, is never packaged while a complete
 candidate exists; when none is complete, the best one is packaged and flagged, with a warning.
 """
@@ -198,13 +198,7 @@ class Finalizer:
 
     # -- one candidate ----------------------------------------------------------------
     def _single(self, record: TrialRecord) -> tuple[Packaged, str | None]:
-        """Its bag on k-fold data; else a refit on all rows when the budget allows, else the fold-0 model; the
-        problem that bars it, if any."""
-        if self._bag(record):
-            models = self.outcome.fold_models(record.number)
-            note = {"on_all_rows": False, "bagged": len(models), "n_rows": len(self.data.y)}
-            logger.info("%s: its %d fold models, bagged", record.model_id, len(models))
-            return self._packaged([(record, m, 1.0) for m in models], record, "bag", note), None
+        """Refit on all rows when the budget allows, else its bag, else the fold-0 model; the problem that bars it, if any."""
         fold_model = self.outcome.fold_model(record.number)
         deadline = self.budget.refit_deadline()
         estimate = self.plan.estimate(record)
@@ -220,9 +214,14 @@ class Finalizer:
                 if fold_model is None:
                     raise
                 reason = f"refit failed: {type(exc).__name__}: {exc}"
-                logger.warning("refit of %s on all rows failed (%s); trying its fold-0 model", record.model_id, exc)
+                logger.warning("refit of %s on all rows failed (%s); trying its bag or fold-0 model", record.model_id, exc)
         else:
             reason = f"not enough time left for a refit (needs ~{estimate:.1f}s, {deadline.remaining():.1f}s left)"
+        if self._bag(record):
+            models = self.outcome.fold_models(record.number)
+            note = {"on_all_rows": False, "bagged": len(models), "n_rows": len(self.data.y), "reason": reason}
+            logger.info("%s: its %d fold models, bagged, instead of a refit: %s", record.model_id, len(models), reason)
+            return self._packaged([(record, m, 1.0) for m in models], record, "bag", note), None
         note = self._fold_note(reason)
         logger.info("%s: its fold-0 model (%d rows) instead of a refit: %s", record.model_id, note["n_rows"], reason)
         return self._packaged([(record, fold_model, 1.0)], record, "fold", note), fold_problem(record, fold_model)
@@ -236,7 +235,7 @@ class Finalizer:
         one = sum(judged(record, "bag", self.criteria, k=k)[1].values())
         bag = sum(judged(record, "bag", self.criteria, self._operational({record.model_id: (record, k)}), k=k)[1].values())
         if bag < one:
-            self.notes.append(f"{record.model_id} not bagged: {k} fold models fail a criterion one model passes; refitted instead")
+            self.notes.append(f"{record.model_id} not bagged: {k} fold models fail a criterion one model passes")
             return False
         return True
 
@@ -251,8 +250,8 @@ class Finalizer:
         return not any(cut_short(m.model.info, reference) or m.flat for m in models)
 
     def _ensemble(self, record: TrialRecord) -> tuple[Packaged, str | None]:
-        """Every member as its bag (k-fold data), else refitted, else its fold-0 model (when the search said there is
-        no time); members that fail or come out incomplete are dropped and the rest rescored; None left, or one:
+        """Every member refitted, or (when the search said there is no time) as its bag on k-fold data, else its fold-0
+        model; members that fail or come out incomplete are dropped and the rest rescored; None left, or one:
         the problem / a single model."""
         ensemble = self.outcome.ensemble
         assert ensemble is not None and ensemble.record.number == record.number
@@ -261,7 +260,9 @@ class Finalizer:
         kept: list[tuple[TrialRecord, list[FittedCandidate], float]] = []
         notes: list[dict[str, Any]] = []
         deadline = self.budget.refit_deadline()
-        bagged = {n for n, _ in chosen if ensemble.refit and self._complete_bag(records[n])}
+        bagged = {n for n, _ in chosen if not ensemble.refit and self._complete_bag(records[n])}
+        if len(bagged) < len(chosen):  # bags and fold-0 models mixed would claim scores no model of it has
+            bagged = set()
         estimates = [0.0 if n in bagged else self.plan.estimate(records[n]) for n, _ in chosen]
         for i, (number, weight) in enumerate(chosen):
             rec = records[number]
@@ -309,9 +310,9 @@ class Finalizer:
             self.notes.append(f"{record.model_id} packaged with {len(kept)} of {len(chosen)} members, rescored")
             record = rescored
         if all_bags:
-            note = {"on_all_rows": False, "bagged": k, "n_rows": len(self.data.y), "members": notes}
+            note = {"on_all_rows": False, "bagged": k, "n_rows": len(self.data.y), "reason": _NO_ENSEMBLE_REFIT, "members": notes}
         elif ensemble.refit:
-            note = {"on_all_rows": bool(not bagged), "n_rows": len(self.data.y), "members": notes}
+            note = {"on_all_rows": True, "n_rows": len(self.data.y), "members": notes}
         else:
             note = self._fold_note(_NO_ENSEMBLE_REFIT) | {"members": notes}
             logger.warning("packaging the ensemble's fold-0 models (%d rows each): %s", note["n_rows"], _NO_ENSEMBLE_REFIT)

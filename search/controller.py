@@ -568,20 +568,17 @@ class Controller:
     def build_ensemble(self) -> Ensemble | None:
         """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
 
-        Candidates passing every criterion are preferred. On a whole k-fold plan the pool is the candidates whose
-        fold models are stored: each member is packaged as its bag, with nothing to refit. Otherwise the pool
-        shrinks until the members' refits fit in the time left for refitting, or, on holdout validation (big
-        data: the fold holds 80 % of many rows), until every member's fold-0 model is stored to be packaged as is.
+        Candidates passing every criterion are preferred; the pool shrinks until the members' refits fit in the
+        time left for refitting, or until every member's fold models are stored to be packaged as they are: on
+        holdout validation (big data: the fold holds 80 % of many rows) its fold-0 model, on k-fold its bag.
         """
         # a partial trial predicted only some rows: blending it would score the ensemble on those alone
         ranked = [r for r in self.board.records() if r.ok and not r.partial and self._load_oof(r)]
         if any(r.passed for r in ranked):
             ranked = [r for r in ranked if r.passed]
-        bagging = self.refit_plan.bags()
-        if bagging:
-            ranked = [r for r in ranked if MODEL in r.artifacts]
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
         available = self.refit_plan.available()
+        as_is = len(self.data.splits) == 1 or self.refit_plan.bags()  # fold models that may be packaged without a refit
         for size in (10, 5, 3, 2):
             # the first try adds the best of every other family (diversity); a retry must really be smaller,
             # and with many families those additions alone would keep it as large
@@ -590,12 +587,13 @@ class Controller:
             if ensemble is None:
                 return None
             members = [r for r in ranked if r.number in ensemble.weights]
-            cost = self.refit_plan.ensemble_cost(members, bagged=[r.number for r in members] if bagging else ())
-            if cost <= available or (bagging and cost == 0):  # bags need no refit time
+            cost = self.refit_plan.ensemble_cost(members)
+            if cost <= available:
                 self.board.add(ensemble.record)
                 return ensemble
-            if len(self.data.splits) == 1 and all(MODEL in r.artifacts for r in members):
-                logger.info("ensemble of %d packages its fold-0 models: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
+            if as_is and all(MODEL in r.artifacts for r in members):
+                what = "fold-0 models" if len(self.data.splits) == 1 else "members' bags"
+                logger.info("ensemble of %d packages its %s: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), what, cost, available)
                 self.board.add(ensemble.record)
                 return replace(ensemble, refit=False)
             logger.info("ensemble of %d skipped: its refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)

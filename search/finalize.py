@@ -1,9 +1,9 @@
 """The refit plan: what the search keeps back for refitting on all rows, what an ensemble's refit costs,
 each member's share of the refit time, and the refits themselves (device, threads, shared preprocessors).
 
-On k-fold validation the best trials keep their k fold models, and those are packaged as a bag (AutoGluon's
-bagging: each row's out-of-fold prediction came from one of them, so the CV score is the bag's own), so no refit
-is needed and none is reserved; a refit remains the fallback for a bag that is incomplete.
+On k-fold validation the best trials keep their k fold models: where no refit fits the time left, they are
+packaged as a bag (AutoGluon's bagging; each row's out-of-fold prediction came from one of them, so the CV
+score is the bag's own) instead of the fold-0 model alone.
 
 The controller asks it how much to reserve while trials run; `automl.finalize` asks it to refit
 what gets packaged. Nothing else reaches into the search's backends, contexts or fold cache.
@@ -57,10 +57,8 @@ class RefitPlan:
         """Seconds to keep for the final refit: the best few of `ranked` (scored records, best first).
 
         Only refits that fit under the cap count; when even the best one does not, nothing is reserved
-        and the search runs on: its fold-0 model is packaged instead of a refit. A bagging plan reserves nothing.
+        and the search runs on: its bag (k-fold) or fold-0 model is packaged instead of a refit.
         """
-        if self.bags():
-            return 0.0
         total = 0.0
         for r in [r for r in ranked if r.ok][:ENSEMBLE_RESERVE_MEMBERS]:
             estimate = self.estimate(r)
@@ -69,10 +67,9 @@ class RefitPlan:
             total += estimate
         return total
 
-    def ensemble_cost(self, members: Sequence[TrialRecord], bagged: Sequence[int] = ()) -> float:
-        """Seconds refitting every member of an ensemble is expected to take (members numbered in `bagged` are
-        packaged as their bags: no refit)."""
-        return sum(self.estimate(r) for r in members if r.number not in bagged)
+    def ensemble_cost(self, members: Sequence[TrialRecord]) -> float:
+        """Seconds refitting every member of an ensemble is expected to take."""
+        return sum(self.estimate(r) for r in members)
 
     def available(self) -> float:
         """Seconds left for refitting now, less a margin for what member deadlines do not bound (all-rows

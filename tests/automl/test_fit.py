@@ -42,7 +42,7 @@ def test_binary_fit_leaderboard_and_predictions(adult):
     assert set(labels) <= {"<=50K", ">50K"} and len(labels) == len(test)
     report = result.report
     assert report["task"] == "binary" and report["metric"] == "roc_auc"
-    assert report["package"]["basis"] == "bag" and report["refit"]["bagged"] == 5 and report["budget"]["n_trials"] == 5
+    assert report["refit"]["on_all_rows"] and report["budget"]["n_trials"] == 5
     assert report["profile"]["n_rows"] == 2000
 
 

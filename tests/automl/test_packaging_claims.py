@@ -187,14 +187,25 @@ def test_when_only_a_cut_short_model_exists_it_is_packaged_flagged_and_warned(no
 
 
 # -- bags: the k fold models of k-fold validation, packaged without a refit -----------------------------
-def test_k_fold_packages_the_bag_of_fold_models_and_claims_their_out_of_fold_scores(tmp_path):
+def test_k_fold_without_time_to_refit_packages_the_bag_and_claims_its_out_of_fold_scores(monkeypatch, tmp_path):
+    clock = FakeClock()
+    budgets: list[Budget] = []
+
+    def fake_budget(seconds: float) -> Budget:
+        budgets.append(Budget(seconds, clock))
+        return budgets[-1]
+
+    def out_of_time(record: Any, board: Any) -> None:  # after the one trial only packaging is left
+        clock.now = budgets[0].start + budgets[0].seconds - budgets[0].packaging_reserve()
+
+    monkeypatch.setattr(api, "Budget", fake_budget)
     data = load_slice("titanic", 668)
-    result = automl.fit(data, "Survived", time_budget=60, backends=["lightgbm"], n_trials=1, seed=0)
+    result = automl.fit(data, "Survived", time_budget=100, backends=["lightgbm"], n_trials=1, seed=0, callbacks=[out_of_time])
     report, package = result.report, result.report["package"]
     repeats = report["validation"]["n_repeats"]
     assert report["validation"]["n_folds"] == 5 and report["validation"]["used_folds"] == 5 * repeats
     assert package["basis"] == "bag" and "5 fold models" in package["judged_on"] and package["complete"]
-    assert report["refit"]["bagged"] == 5 and report["refit"]["on_all_rows"] is False
+    assert report["refit"]["bagged"] == 5 and report["refit"]["on_all_rows"] is False and "not enough time" in report["refit"]["reason"]
     best = next(r for r in result.board.records() if r.model_id == package["model_id"])
     # small data is ranked on repeated k-fold; the bag holds the first repeat's models and claims their folds
     assert package["metrics"]["roc_auc"] == pytest.approx(np.mean(best.fold_metrics["roc_auc"][:5]), abs=1e-12)
@@ -212,7 +223,8 @@ def test_k_fold_packages_the_bag_of_fold_models_and_claims_their_out_of_fold_sco
 
 def test_an_ensemble_of_bags_packages_every_fold_model_of_every_member():
     controller, outcome, budget, _ = _search(["good", "amount"])
-    assert outcome.ensemble is not None and outcome.ensemble.refit and len(outcome.ensemble.weights) == 2
+    assert outcome.ensemble is not None and len(outcome.ensemble.weights) == 2
+    outcome.ensemble = replace(outcome.ensemble, refit=False)  # what the search says when the members' refits do not fit
     finalizer = Finalizer(outcome, controller.refit_plan, controller.task, budget)
     packaged, problem = finalizer._ensemble(outcome.ensemble.record)
     assert problem is None and packaged.basis == "bag" and len(packaged.members) == 10
@@ -224,19 +236,25 @@ def test_an_ensemble_of_bags_packages_every_fold_model_of_every_member():
     assert packaged.refit["bagged"] == 5 and all(m["bagged"] == 5 for m in packaged.refit["members"])
 
 
-def test_fold_models_cut_short_are_not_bagged_and_a_bag_that_fails_a_size_criterion_is_refitted():
-    # 'cut' ranks first, but its fold models were cut short: no bag of it, and its refit repeats one round
-    controller, outcome, budget, _ = _search(["cut", "good"])
+def test_fold_models_cut_short_are_not_bagged_and_a_bag_that_fails_a_size_criterion_is_not_packaged():
+    # no time to refit; 'cut' ranks first, but its fold models were cut short: no bag of it
+    controller, outcome, budget, _ = _search(["cut", "good"], no_time_after=True)
     cut, good = _trials(outcome)
     finalizer = Finalizer(outcome, controller.refit_plan, controller.task, budget)
     assert not finalizer._complete_bag(cut) and finalizer._complete_bag(good)
     packaged = finalizer.run()
     assert packaged.model_id == good.model_id and packaged.basis == "bag" and len(packaged.members) == 5
-    # one fake model weighs 0.001 MB: five of them break "model_mb <= 0.003", one refit keeps it
-    controller, outcome, budget, _ = _search(["good"], success="model_mb <= 0.003")
+    # one fake model weighs 0.001 MB: five of them break "model_mb <= 0.003", its fold-0 model keeps it
+    controller, outcome, budget, _ = _search(["good"], no_time_after=True, success="model_mb <= 0.003")
     packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
-    assert packaged.basis == "cv" and len(packaged.members) == 1 and packaged.passed
+    assert packaged.basis == "fold" and len(packaged.members) == 1 and packaged.passed
     assert any("not bagged" in n and "fail a criterion" in n for n in packaged.notes)
+
+
+def test_with_time_to_refit_the_winner_is_refitted_not_bagged():
+    controller, outcome, budget, _ = _search(["good"])
+    packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
+    assert packaged.basis == "cv" and len(packaged.members) == 1 and packaged.refit["on_all_rows"]
 
 
 def test_cut_short_means_far_below_the_configuration():

@@ -288,13 +288,10 @@ def test_a_refit_out_of_gpu_memory_is_redone_on_cpu(caplog: pytest.LogCaptureFix
     assert not is_out_of_memory(RuntimeError("illegal memory access"))
 
 
-def test_a_too_costly_ensemble_really_shrinks_with_many_families(clock, tmp_path, monkeypatch) -> None:
-    """The retry pools are the top k only: the best of every family would keep each retry as large (members to
-    refit: the records here keep no fold models to bag)."""
-    from search.finalize import RefitPlan
+def test_a_too_costly_ensemble_really_shrinks_with_many_families(clock, tmp_path) -> None:
+    """The retry pools are the top k only: the best of every family would keep each retry as large."""
     from search.leaderboard import TrialRecord
 
-    monkeypatch.setattr(RefitPlan, "bags", lambda self: False)
     task, data = _search_data()
     tracker = _FileTracker(tmp_path / "fits.log")
     controller = Controller(task, data, [_Fake("f", False, tracker)], Budget(100, clock))
