@@ -249,7 +249,7 @@ def fit(
 
     pipeline = Pipeline(
         task=prof.task, target=inputs.target, classes=prof.classes, feature_sets=_feature_sets(packaged.members, inputs),
-        members=packaged.members, model_id=packaged.model_id,
+        members=packaged.members, model_id=packaged.model_id, stacker=packaged.stacker,
     )
     success_block = _success(board, packaged, criteria)
     _warn(packaged, success_block, criteria)
@@ -278,7 +278,8 @@ def fit(
             "wall_s": round(time.monotonic() - t0, 3),
             "trials": trial_counts,
             "n_trials": sum(trial_counts.values()),
-            "ensemble": outcome.ensemble is not None,
+            "ensemble": any(e.stacker is None for e in outcome.ensembles),
+            "stack": any(e.stacker is not None for e in outcome.ensembles),
         },
         "workers": worker_plan.to_dict() | {"note": controller.worker_note, "storage": _storage_kind(controller.storage)},
         "device": plan.requested,

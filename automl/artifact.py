@@ -11,7 +11,8 @@ Layout::
     model/<i>/               member i's native model file(s): LightGBM text, XGBoost UBJ, skops
     SHA256SUMS               a checksum line for every other file
 
-A single model is one member of weight 1; an ensemble has several.
+A single model is one member of weight 1; an ensemble has several; a stack's manifest adds its
+stacking layer (coefficients and offsets, plain numbers).
 
 Loading refuses links and special files, verifies every checksum and the format version before
 reading anything else. The checksums catch corruption and partial edits; they are no signature: a
@@ -37,13 +38,15 @@ from automl.pipeline import FeatureSet, Member, Pipeline
 from backends import registry
 from backends.contracts import TaskType
 from backends.errors import PackageError
+from backends.numeric import Stacker
 from features.preprocess import Preprocessor
 from features.synthesis import synthesizer_from_dict
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "automl-package"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4 adds the stacking layer of a stack; 3 (without one) reads the same
+READABLE_VERSIONS = (3, 4)
 SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
 SYNTH_DIR = "synth"
@@ -135,7 +138,8 @@ def _write_dir(pipeline: Pipeline, root: Path, manifest_extra: dict[str, Any]) -
         "classes": list(pipeline.classes) if pipeline.classes is not None else None,
         "input": pipeline.input_kind,
         "feature_sets": feature_sets,
-        "model": {"model_id": pipeline.model_id, "backend": pipeline.backend, "members": members},
+        "model": {"model_id": pipeline.model_id, "backend": pipeline.backend, "members": members}
+        | ({"stacker": pipeline.stacker.to_dict()} if pipeline.stacker is not None else {}),
         "files": files,
         **manifest_extra,
     }
@@ -178,10 +182,10 @@ def _verify(root: Path) -> dict[str, Any]:
     manifest = json.loads((root / MANIFEST).read_text())
     if manifest.get("files") != {k: v for k, v in expected.items() if k != MANIFEST}:
         raise PackageError("The manifest's file list does not match SHA256SUMS; the package was altered, re-export it.")
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         raise PackageError(
             f"Package format {manifest.get('format')!r} v{manifest.get('format_version')!r} is not supported "
-            f"(this engine reads {FORMAT} v{FORMAT_VERSION}); re-export the model with this version."
+            f"(this engine reads {FORMAT} v{'/v'.join(map(str, READABLE_VERSIONS))}); re-export the model with this version."
         )
     return manifest
 
@@ -258,6 +262,14 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
         ) from exc
     if not members:
         raise PackageError("The package lists no model; re-export it.")
+    stacker = None
+    if "stacker" in model_info:
+        try:
+            stacker = Stacker.from_dict(model_info["stacker"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PackageError(f"The package's stacking layer is unreadable ({exc}); re-export it with this engine version.") from exc
+        if set(stacker.members) != {m.model_id for m in members} or len(stacker.coef) != len(stacker.members):
+            raise PackageError("The package's stacking layer does not match its members; re-export it.")
     pipeline = Pipeline(
         task=TaskType(manifest["task"]),
         target=manifest["target"],
@@ -265,5 +277,6 @@ def _load_dir(root: Path) -> tuple[Pipeline, dict[str, Any]]:
         feature_sets=feature_sets,
         members=members,
         model_id=model_info["model_id"],
+        stacker=stacker,
     )
     return pipeline, manifest

@@ -24,6 +24,7 @@ import numpy as np
 from automl.pipeline import Member
 from backends.contracts import FitInfo
 from backends.errors import SearchError
+from backends.numeric import Stacker
 from search.artifacts import MODEL
 from search.budget import Budget
 from search.controller import SearchOutcome
@@ -32,6 +33,7 @@ from search.ensemble import ensemble_record
 from search.evaluate import FittedCandidate, near_constant, refit_rounds
 from search.finalize import RefitPlan
 from search.leaderboard import TrialRecord, failure_reasons
+from search.stacking import restack
 from search.task import Task
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Packaged:
     refit: dict[str, Any]
     complete: bool = True
     notes: list[str] = field(default_factory=list)
+    stacker: Stacker | None = None  # the stacking layer over the members, for a stack
 
     @property
     def passed(self) -> bool:
@@ -253,8 +256,7 @@ class Finalizer:
         """Every member refitted, or (when the search said there is no time) as its bag on k-fold data, else its fold-0
         model; members that fail or come out incomplete are dropped and the rest rescored; None left, or one:
         the problem / a single model."""
-        ensemble = self.outcome.ensemble
-        assert ensemble is not None and ensemble.record.number == record.number
+        ensemble = self.outcome.combined(record.number)
         records = {r.number: r for r in self.outcome.leaderboard.records()}
         chosen = sorted(ensemble.weights.items(), key=lambda kv: -kv[1])
         kept: list[tuple[TrialRecord, list[FittedCandidate], float]] = []
@@ -303,12 +305,16 @@ class Finalizer:
             else:
                 note = self._refit_note(fitted[0]) if ensemble.refit else self._fold_note(_NO_ENSEMBLE_REFIT)
             return self._packaged([(rec, m, 1.0) for m in fitted], rec, basis, note), None
+        stacker = ensemble.stacker
         if len(kept) < len(chosen):
-            # the blend of what is left is another ensemble: claim its own scores, on the same folds
-            total = sum(w for _, _, w in kept)
-            rescored = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.task, record.number)
+            # what is left is another ensemble (or stack, its layer refitted): claim its own scores, on the same folds
+            if stacker is not None:
+                restacked = restack([r for r, _, _ in kept], self.data.y, self.data.splits, self.task, record.number)
+                record, stacker = restacked.record, restacked.stacker
+            else:
+                total = sum(w for _, _, w in kept)
+                record = ensemble_record([(r, w / total) for r, _, w in kept], self.data.y, self.data.splits, self.task, record.number)
             self.notes.append(f"{record.model_id} packaged with {len(kept)} of {len(chosen)} members, rescored")
-            record = rescored
         if all_bags:
             note = {"on_all_rows": False, "bagged": k, "n_rows": len(self.data.y), "reason": _NO_ENSEMBLE_REFIT, "members": notes}
         elif ensemble.refit:
@@ -316,8 +322,11 @@ class Finalizer:
         else:
             note = self._fold_note(_NO_ENSEMBLE_REFIT) | {"members": notes}
             logger.warning("packaging the ensemble's fold-0 models (%d rows each): %s", note["n_rows"], _NO_ENSEMBLE_REFIT)
-        parts = [(rec, m, w / len(fitted)) for rec, fitted, w in kept for m in fitted]
-        return self._packaged(parts, record, basis, note), None
+        # a stack's layer weighs the members; within a member, its bag averages the fold models
+        parts = [(rec, m, (1.0 if stacker else w) / len(fitted)) for rec, fitted, w in kept for m in fitted]
+        packaged = self._packaged(parts, record, basis, note)
+        packaged.stacker = stacker
+        return packaged, None
 
     # -- helpers ------------------------------------------------------------------------
     def _unaffordable(self, record: TrialRecord) -> bool:

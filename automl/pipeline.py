@@ -1,8 +1,8 @@
 """The fitted best model as users hold it: input checks, feature synthesis, preprocessing, member models, label decoding.
 
 A pipeline has one member (a single model), several of one candidate (its bag: the fold models of
-k-fold validation, averaged) or several with weights (an ensemble chosen by greedy selection, whose
-members may be bags). Each member trains on one feature set: the user's table itself, or
+k-fold validation, averaged) or several of several candidates, which may be bags: with weights (an
+ensemble chosen by greedy selection) or combined by a stacking layer (a stack). Each member trains on one feature set: the user's table itself, or
 features synthesized from related tables (Featuretools) or time series (tsfresh). Members
 of one feature set share its synthesis, and members of one recipe share a preprocessor.
 """
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backends.contracts import ENSEMBLE_BACKEND, Model, TaskType
+from backends.contracts import ENSEMBLE_BACKEND, STACK_BACKEND, Model, TaskType
 from backends.errors import ConfigError, DataError
-from backends.numeric import blend
+from backends.numeric import Stacker, blend
 from features.preprocess import Preprocessor
 from features.schema import conform
 from features.synthesis import Synthesizer
@@ -57,10 +57,13 @@ class Pipeline:
     feature_sets: dict[str, FeatureSet]
     members: list[Member]
     model_id: str
+    stacker: Stacker | None = None  # combines the members' candidates (each its members' blend) in a stack
 
     @property
     def backend(self) -> str:
-        """The candidate's backend (one model or its bag), or "ensemble" for members of several candidates."""
+        """The candidate's backend (one model or its bag), or "ensemble" / "stack" for members of several candidates."""
+        if self.stacker is not None:
+            return STACK_BACKEND
         return self.members[0].backend if len({m.model_id for m in self.members}) == 1 else ENSEMBLE_BACKEND
 
     @property
@@ -94,6 +97,12 @@ class Pipeline:
                 inputs[key] = m.preprocessor.transform(frames[m.features])
             preds.append(m.model.predict(inputs[key]))
         index = self._row_index(data, next(iter(frames.values())))
+        if self.stacker is not None:
+            by_candidate: dict[str, list[tuple[np.ndarray, float]]] = {}
+            for m, pred in zip(self.members, preds):
+                by_candidate.setdefault(m.model_id, []).append((pred, m.weight))
+            candidates = [blend([p for p, _ in by_candidate[i]], [w for _, w in by_candidate[i]]) for i in self.stacker.members]
+            return self.stacker.combine(candidates), index
         return (preds[0] if len(preds) == 1 else blend(preds, [m.weight for m in self.members])), index
 
     def _row_index(self, data: Any, frame: pd.DataFrame) -> pd.Index:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # importing optuna takes a while; loading and predicting neve
     from optuna.distributions import BaseDistribution
 
 ENSEMBLE_BACKEND = "ensemble"  # the backend name of a weighted blend of members (a leaderboard row, a pipeline)
+STACK_BACKEND = "stack"  # ... and of members combined by a stacking layer
 
 
 class Device(str, enum.Enum):

@@ -1,5 +1,6 @@
 """Numerics shared across layers: one clipping rule for the dense preprocessing (features.preprocess) and the
-MLP's own, and the weighted blend of member predictions (the search's ensemble and the fitted pipeline).
+MLP's own, and the two ways member predictions are combined (by the search's ensembles and the fitted pipeline):
+the weighted blend and the stacking layer.
 
 Numerics are clipped to training quantiles before they are standardized: up to 1% absurd values per tail
 (1e308 sentinels) then cannot inflate the std that squeezes every normal value to ~0 (measured on adult
@@ -70,3 +71,45 @@ def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.nda
     for pred, w in zip(predictions, weights):
         out += w * np.asarray(pred, dtype=np.float64)
     return out / float(sum(weights))
+
+
+PROBA_FLOOR = 1e-7  # probabilities are clipped here before their log is taken: a confident zero must not become -inf
+
+
+@dataclass(frozen=True)
+class Stacker:
+    """A linear layer over the member candidates' predictions, fitted on their out-of-fold predictions (stacking).
+
+    Regression: `bias[0] + sum_i coef_i * pred_i`. Classification: `softmax(bias + sum_i coef_i * log p_i)`, a
+    weighted geometric pooling of the members' probabilities with a per-class offset, so it also recalibrates
+    them. Coefficients are non-negative (H2O's stacked-ensemble default) and `members` names the candidate
+    (model id) each one belongs to.
+    """
+
+    members: tuple[str, ...]
+    coef: tuple[float, ...]
+    bias: tuple[float, ...]
+    classification: bool
+
+    def combine(self, predictions: Sequence[np.ndarray]) -> np.ndarray:
+        """The stacked prediction from one prediction per member, in `members` order."""
+        if self.classification:
+            logits = np.asarray(self.bias, dtype=np.float64)[None, :] + sum(
+                c * np.log(np.clip(np.asarray(p, dtype=np.float64), PROBA_FLOOR, 1.0)) for c, p in zip(self.coef, predictions)
+            )
+            return softmax(logits)
+        return self.bias[0] + sum(c * np.asarray(p, dtype=np.float64) for c, p in zip(self.coef, predictions))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"members": list(self.members), "coef": list(self.coef), "bias": list(self.bias), "classification": self.classification}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Stacker:
+        return cls(tuple(data["members"]), tuple(map(float, data["coef"])), tuple(map(float, data["bias"])),  # type: ignore[arg-type]
+                   bool(data["classification"]))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)

@@ -5,9 +5,9 @@ TPE (multivariate, grouped for the conditional space) takes over. The controller
 it samples each trial (ask), runs it in its own process or sends it to a worker process
 (`search.workers`), and tells the study the outcome once the trial's artifacts are stored. Each
 trial is scored on the shared folds; successive halving over folds stops weak searched candidates
-early. When the search ends, greedy ensemble selection over the out-of-fold predictions (read
-back from the artifact store for trials finished elsewhere or earlier) adds an ensemble row that
-competes like any candidate. With a storage the study is resumable: finished trials are kept and
+early. When the search ends, greedy ensemble selection and a stacking layer over the out-of-fold
+predictions (read back from the artifact store for trials finished elsewhere or earlier) add an
+ensemble row and a stack row that compete like any candidate. With a storage the study is resumable: finished trials are kept and
 never re-run, and a trial whose process was killed is recorded failed and retried once.
 """
 
@@ -39,6 +39,7 @@ from search.forkserver import ServerGone, fork_server
 from search.leaderboard import Leaderboard, TrialRecord
 from search.portfolio import warm_start_order, with_views
 from search.space import BACKEND_PARAM, FEATURES_PARAM, fixed_params, suggest
+from search.stacking import build_stack
 from search.study import open_study, quiet_optuna
 from search.task import SearchData, Task
 from search.trial import RECORD_ATTR, TrialHooks, TrialSpec, run_trial, worker_id
@@ -62,13 +63,13 @@ WARM_UP_S = 2.0  # the longest a warm-up fit may take
 
 @dataclass
 class SearchOutcome:
-    """What a search hands on: the leaderboard, the study, the artifact store, the ensemble."""
+    """What a search hands on: the leaderboard, the study, the artifact store, the ensemble and the stack."""
 
     leaderboard: Leaderboard
     study: optuna.Study
     store: Store
     backends: dict[str, Backend]
-    ensemble: Ensemble | None = None
+    ensembles: list[Ensemble] = field(default_factory=list)
     _models: dict[int, list[FittedCandidate]] = field(default_factory=dict, repr=False)
 
     def fold_models(self, number: int) -> list[FittedCandidate]:
@@ -84,6 +85,10 @@ class SearchOutcome:
                     logger.warning("the fold models of %s are left out: %s", record.model_id, exc)
             self._models[number] = models
         return self._models[number]
+
+    def combined(self, number: int) -> Ensemble:
+        """The ensemble or stack whose leaderboard row is trial `number`."""
+        return next(e for e in self.ensembles if e.record.number == number)
 
     def fold_model(self, number: int) -> FittedCandidate | None:
         """The stored fold-0 model of trial `number`, the refit fallback; None if none."""
@@ -565,8 +570,8 @@ class Controller:
                 worker.proc.kill()
 
     # -- the search ---------------------------------------------------------------------
-    def build_ensemble(self) -> Ensemble | None:
-        """Greedy ensemble over the best candidates with out-of-fold predictions, if it can be packaged in time.
+    def build_ensembles(self) -> list[Ensemble]:
+        """The greedy ensemble and the stack over the best candidates with out-of-fold predictions, each if it can be packaged in time.
 
         Candidates passing every criterion are preferred; the pool shrinks until the members' refits fit in the
         time left for refitting, or until every member's fold models are stored to be packaged as they are: on
@@ -577,26 +582,35 @@ class Controller:
         if any(r.passed for r in ranked):
             ranked = [r for r in ranked if r.passed]
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
+        built = []
+        for builder in (build_ensemble, build_stack):
+            combined = self._affordable(builder, ranked, number + len(built))
+            if combined is not None:
+                self.board.add(combined.record)
+                built.append(combined)
+        return built
+
+    def _affordable(self, builder: Callable[..., Ensemble | None], ranked: list[TrialRecord], number: int) -> Ensemble | None:
+        """`builder`'s combination of the best of `ranked`, from a pool that shrinks until it can be packaged in time."""
         available = self.refit_plan.available()
         as_is = len(self.data.splits) == 1 or self.refit_plan.bags()  # fold models that may be packaged without a refit
         for size in (10, 5, 3, 2):
             # the first try adds the best of every other family (diversity); a retry must really be smaller,
             # and with many families those additions alone would keep it as large
             pool = selection_pool(ranked, size) if size == 10 else ranked[:size]
-            ensemble = build_ensemble(pool, self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
-            if ensemble is None:
+            combined = builder(pool, self.data.y, self.data.splits, self.task, number, deadline=self.budget.refit_deadline())
+            if combined is None:
                 return None
-            members = [r for r in ranked if r.number in ensemble.weights]
+            kind, n = combined.record.backend, len(combined.weights)
+            members = [r for r in ranked if r.number in combined.weights]
             cost = self.refit_plan.ensemble_cost(members)
             if cost <= available:
-                self.board.add(ensemble.record)
-                return ensemble
+                return combined
             if as_is and all(MODEL in r.artifacts for r in members):
                 what = "fold-0 models" if len(self.data.splits) == 1 else "members' bags"
-                logger.info("ensemble of %d packages its %s: a refit needs ~%.1fs, %.1fs left", len(ensemble.weights), what, cost, available)
-                self.board.add(ensemble.record)
-                return replace(ensemble, refit=False)
-            logger.info("ensemble of %d skipped: its refit needs ~%.1fs, %.1fs left", len(ensemble.weights), cost, available)
+                logger.info("%s of %d packages its %s: a refit needs ~%.1fs, %.1fs left", kind, n, what, cost, available)
+                return replace(combined, refit=False)
+            logger.info("%s of %d skipped: its refit needs ~%.1fs, %.1fs left", kind, n, cost, available)
         return None
 
     def _load_oof(self, record: TrialRecord) -> bool:
@@ -632,8 +646,7 @@ class Controller:
                 self._run_here()
         else:
             self._run_here()
-        ensemble = self.build_ensemble()
-        return SearchOutcome(self.board, self.study, self.store, self.backends, ensemble)
+        return SearchOutcome(self.board, self.study, self.store, self.backends, self.build_ensembles())
 
 
 class _NoWorkers(Exception):

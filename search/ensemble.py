@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backends.contracts import ENSEMBLE_BACKEND, Deadline
-from backends.numeric import blend
+from backends.numeric import Stacker, blend
 from search.criteria import verdicts
 from search.leaderboard import TrialRecord
 from search.metrics import Metric
@@ -34,11 +34,13 @@ class Ensemble:
     """Weights over leaderboard records (by trial number); the record describes it like a candidate.
 
     `refit` False: the members' fold-0 models are packaged as they are (no time to refit them all).
+    `stacker` set: a stacking layer combines the members (search.stacking), the weights only rank them.
     """
 
     weights: dict[int, float]
     record: TrialRecord
     refit: bool = True
+    stacker: Stacker | None = None
 
 
 def greedy_weights(
@@ -92,7 +94,7 @@ def build_ensemble(
     pool = [r for r in pool if r.ok and r.oof is not None]
     if len(pool) < 2:
         return None
-    scored = np.stack([_rows_finite(r.oof) for r in pool]).all(axis=0)
+    scored = np.stack([rows_finite(r.oof) for r in pool]).all(axis=0)
     if not scored.any():
         return None
     weights = greedy_weights([r.oof[scored] for r in pool], y[scored], task.metric, deadline=deadline)
@@ -107,19 +109,27 @@ def build_ensemble(
     return Ensemble({rec.number: w for rec, w in chosen}, record)
 
 
-def _rows_finite(oof: np.ndarray) -> np.ndarray:
+def rows_finite(oof: np.ndarray) -> np.ndarray:
     return np.isfinite(oof).all(axis=1) if oof.ndim == 2 else np.isfinite(oof)
 
 
 def ensemble_record(
     chosen: Sequence[tuple[TrialRecord, float]], y: np.ndarray, splits: Sequence[Split], task: Task, number: int
 ) -> TrialRecord:
-    """The leaderboard row of a blend of `chosen` (record, weight): scores of the weighted out-of-fold
-    predictions on the same folds as the candidates; operational measures add up over members."""
+    """The leaderboard row of a blend of `chosen` (record, weight), scored on the same folds as the candidates."""
     oof = blend([rec.oof for rec, _ in chosen], [w for _, w in chosen])
+    return combined_record(chosen, oof, y, splits, task, number, ENSEMBLE_BACKEND)
+
+
+def combined_record(
+    chosen: Sequence[tuple[TrialRecord, float]], oof: np.ndarray, y: np.ndarray, splits: Sequence[Split], task: Task,
+    number: int, backend: str,
+) -> TrialRecord:
+    """The leaderboard row of a combination of `chosen` (record, weight) whose out-of-fold predictions are `oof`:
+    scored on the same folds as the candidates (rows it predicts); operational measures add up over members."""
     fold_metrics: dict[str, list[float]] = {m.name: [] for m in task.metrics}
     for _, valid in splits:
-        rows = valid[_rows_finite(oof[valid])]
+        rows = valid[rows_finite(oof[valid])]
         if len(rows):
             for metric in task.metrics:
                 fold_metrics[metric.name].append(metric.score(y[rows], oof[rows]))
@@ -127,7 +137,7 @@ def ensemble_record(
     fold_scores = fold_metrics[task.metric.name]
     record = TrialRecord(
         number=number,
-        backend=ENSEMBLE_BACKEND,
+        backend=backend,
         device=",".join(sorted({r.device for r in members})),
         recipe="+".join(sorted({r.recipe for r in members})),
         features="+".join(sorted({r.features for r in members})),
@@ -142,7 +152,7 @@ def ensemble_record(
         predict_ms_p95=sum(r.predict_ms_p95 for r in members),
         model_mb=sum(r.model_mb for r in members),
         duration_s=sum(r.duration_s for r in members),
-        source=ENSEMBLE_BACKEND,
+        source=backend,
     )
     record.verdicts = verdicts(task.criteria, record.measures())
     record.oof = oof

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backends.contracts import ENSEMBLE_BACKEND  # the ensemble row's backend; still importable from here
+from backends.contracts import ENSEMBLE_BACKEND, STACK_BACKEND  # the combined rows' backends; still importable from here
 from backends.errors import SearchError
 from search.metrics import Metric
 
@@ -66,7 +66,8 @@ class TrialRecord:
 
     @property
     def is_ensemble(self) -> bool:
-        return self.backend == ENSEMBLE_BACKEND
+        """Whether the row combines other candidates: a greedy ensemble or a stack."""
+        return self.backend in (ENSEMBLE_BACKEND, STACK_BACKEND)
 
     @property
     def ok(self) -> bool:

@@ -160,7 +160,7 @@ def _trials(outcome: Any) -> list[Any]:
 def test_a_cut_short_fold_model_is_never_packaged_while_a_complete_one_exists(no_bagging):
     controller, outcome, budget, clock = _search(["cut", "good"], no_time_after=True)  # no time to refit: fold models only
     cut, good = _trials(outcome)
-    assert outcome.ensemble is None and cut.score_mean > good.score_mean and outcome.leaderboard.best() is cut
+    assert not outcome.ensembles and cut.score_mean > good.score_mean and outcome.leaderboard.best() is cut
     packaged = Finalizer(outcome, controller.refit_plan, controller.task, budget).run()
     assert packaged.model_id == good.model_id and packaged.basis == "fold" and packaged.complete
     assert any(cut.model_id in n and "stopped by the deadline after 1 rounds" in n for n in packaged.notes)
@@ -223,16 +223,18 @@ def test_k_fold_without_time_to_refit_packages_the_bag_and_claims_its_out_of_fol
 
 def test_an_ensemble_of_bags_packages_every_fold_model_of_every_member():
     controller, outcome, budget, _ = _search(["good", "amount"])
-    assert outcome.ensemble is not None and len(outcome.ensemble.weights) == 2
-    outcome.ensemble = replace(outcome.ensemble, refit=False)  # what the search says when the members' refits do not fit
+    ensemble = next(e for e in outcome.ensembles if e.stacker is None)
+    assert len(ensemble.weights) == 2
+    ensemble = replace(ensemble, refit=False)  # what the search says when the members' refits do not fit
+    outcome.ensembles = [ensemble]
     finalizer = Finalizer(outcome, controller.refit_plan, controller.task, budget)
-    packaged, problem = finalizer._ensemble(outcome.ensemble.record)
+    packaged, problem = finalizer._ensemble(ensemble.record)
     assert problem is None and packaged.basis == "bag" and len(packaged.members) == 10
-    for number, weight in outcome.ensemble.weights.items():
+    for number, weight in ensemble.weights.items():
         model_id = next(r.model_id for r in outcome.leaderboard.records() if r.number == number)
         mine = [m for m in packaged.members if m.model_id == model_id]
         assert len(mine) == 5 and sum(m.weight for m in mine) == pytest.approx(weight)
-    assert packaged.metrics["roc_auc"] == pytest.approx(outcome.ensemble.record.metrics["roc_auc"], abs=1e-12)
+    assert packaged.metrics["roc_auc"] == pytest.approx(ensemble.record.metrics["roc_auc"], abs=1e-12)
     assert packaged.refit["bagged"] == 5 and all(m["bagged"] == 5 for m in packaged.refit["members"])
 
 

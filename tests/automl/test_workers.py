@@ -50,11 +50,13 @@ def _complete(study: optuna.Study) -> dict[int, float]:
 
 def test_one_worker_with_a_seed_and_a_trial_count_gives_the_leaderboard_it_gave_before_worker_processes() -> None:
     """The golden leaderboard was written by commit a194465 (trials in threads of one process) with this same call,
-    and rewritten once since, when the warm start began with the libraries' defaults (the floor)."""
+    and rewritten once since, when the warm start began with the libraries' defaults (the floor). The stack row came
+    later and is not in it: the trials and the greedy ensemble are what must not move."""
     data = load_slice("german_credit", 400)
     result = automl.fit(data, "credit", time_budget=120, n_trials=8, seed=3, backends=["linear", "lightgbm", "xgboost"], workers=1)
     rows = [{"model_id": m, "params": p, "score_mean": round(s, 12)}
-            for m, p, s in zip(result.leaderboard["model_id"], result.leaderboard["params"], result.leaderboard["score_mean"])]
+            for m, p, s in zip(result.leaderboard["model_id"], result.leaderboard["params"], result.leaderboard["score_mean"])
+            if not m.endswith("-stack")]
     assert rows == json.loads(GOLDEN.read_text())
     assert result.report["workers"]["workers"] == 1 and result.report["workers"]["storage"] == "memory"
 
@@ -214,8 +216,7 @@ def test_a_corrupted_artifact_leaves_its_trial_out_with_a_warning(tmp_path: Path
     assert any(f"{victim.model_id} is left out of the ensemble" in m and "SHA-256" in m for m in caplog.messages)
     others = [again[r.number] for r in records[1:] if not r.partial]
     assert others and all(r.oof is not None for r in others)  # read back and verified
-    if outcome.ensemble is not None:
-        assert victim.number not in outcome.ensemble.weights
+    assert all(victim.number not in e.weights for e in outcome.ensembles)
     assert outcome.fold_model(victim.number) is None
     assert any(f"the fold models of {victim.model_id} are left out" in m for m in caplog.messages)
     kept = next(r for r in records[1:] if "model" in r.artifacts)
