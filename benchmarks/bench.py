@@ -6,6 +6,11 @@ resident memory for `peak_mb`, kills the whole tree at the limit, and appends on
 DIR/results.csv as each run ends. A crash or a timeout is a recorded failure scored as the
 constant predictor, as the AutoML Benchmark does. Rows already in results.csv (same
 dataset, framework, repeat and budget) are skipped, so an interrupted run resumes.
+
+Time-series and related-table datasets run too, so one command measures a whole collection: this engine
+fits on their own input (long-format series; every table with its schema), every other framework on their
+table view (`benchmarks.suite.Dataset.load`: each series' raw values as a row, or the target table alone),
+which makes `lightgbm-default` the related-table floor, and `1nn-euclidean` (series only) the series floor.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import psutil
 
 from backends.errors import ConfigError
 from benchmarks import runners
-from benchmarks.suite import Dataset, read_manifest
+from benchmarks.suite import Dataset, read_collection
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = [
@@ -39,6 +44,7 @@ COLUMNS = [
 STATUSES = ("ok", "failed", "timeout", "missing")
 AUTOGLUON_ENV = "AUTOML_BENCH_AUTOGLUON_PYTHON"
 POLL_S = 0.2
+ALL_KINDS = frozenset({"table", "series", "relational"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Framework:
     module: str  # what its Python must be able to import
     hint: str  # how to install it
     own_venv: bool = False  # AutoGluon: a separate interpreter
+    kinds: frozenset[str] = ALL_KINDS  # the dataset kinds it runs on (benchmarks.suite.Dataset.kind)
 
     def python(self) -> str | None:
         """The interpreter that runs it, or None when it is not installed."""
@@ -69,8 +76,14 @@ FRAMEWORKS: dict[str, Framework] = {
         Framework("autogluon-best", "autogluon.tabular", _AG_HINT, own_venv=True),
         Framework("lightgbm-default", "lightgbm", 'pip install -e .'),
         Framework("constant", "numpy", 'pip install -e .'),
+        Framework("1nn-euclidean", "sklearn", 'pip install -e .', kinds=frozenset({"series"})),  # the time-series floor
     )
 }
+
+
+def runs_on(framework: str, ds: Dataset) -> bool:
+    """Whether `framework` runs on `ds` (the series floor only on series; test hooks everywhere)."""
+    return framework not in FRAMEWORKS or ds.kind in FRAMEWORKS[framework].kinds
 
 
 def kill_after_default(budget: float) -> float:
@@ -189,10 +202,12 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
     stem = f"{ds.name}.{framework}.{repeat}"
     log_path, json_path = logs / f"{stem}.log", logs / f"{stem}.json"
     json_path.unlink(missing_ok=True)
+    train_path, test_path = view_files(ds, out_dir)
     cmd = [
-        python, "-m", "benchmarks.runners", "--framework", framework, "--train", str(Path(ds.train).resolve()),
-        "--test", str(Path(ds.test).resolve()), "--target", ds.target, "--task", ds.task, "--metric", ds.metric,
+        python, "-m", "benchmarks.runners", "--framework", framework, "--train", str(train_path.resolve()),
+        "--test", str(test_path.resolve()), "--target", ds.target, "--task", ds.task, "--metric", ds.metric,
         "--budget", repr(float(budget)), "--seed", str(seed), "--out", str(json_path.resolve()),
+        "--kind", ds.kind, "--files", ";".join(str(Path(f).resolve()) for f in ds.files),
     ]
     run = supervise(cmd, log_path, limit, tick)
     timed_out, process_s, peak = run.timed_out, run.process_s, run.peak_mb
@@ -210,6 +225,20 @@ def run_one(ds: Dataset, framework: str, repeat: int, budget: float, seed: int, 
             error = f"killed by signal {-run.returncode} (out of memory?); last output: {last_line(log_path)}"
         row |= {"status": "failed", "test_score": constant_score, "wall_s": float(result.get("wall_s", process_s)), "error": error}
     return _finish(row)
+
+
+def view_files(ds: Dataset, out_dir: Path) -> tuple[Path, Path]:
+    """The train and test files a runner reads: a table's own, or its table view written once under `out_dir`/views."""
+    if ds.kind == "table":
+        return Path(ds.train), Path(ds.test)
+    paths = out_dir / "views" / f"{ds.name}.train.csv.gz", out_dir / "views" / f"{ds.name}.test.csv.gz"
+    if not all(p.is_file() for p in paths):
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        for frame, path in zip(ds.load(), paths):
+            partial = path.with_suffix(".part")
+            frame.to_csv(partial, index=False, compression="gzip")
+            partial.replace(path)  # a run killed mid-write leaves no half view behind
+    return paths
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -278,11 +307,11 @@ def installed_frameworks() -> dict[str, bool]:
 
 def plan(suite_dir: str | Path, frameworks: Sequence[str] | None = None, datasets: Sequence[str] | None = None) -> Plan:
     """Resolve the suite, the dataset names and the framework names (None: all installed)."""
-    tabular, others = read_manifest(suite_dir)
+    tabular, others = read_collection(suite_dir)
     unknown = [f for f in frameworks or () if f not in FRAMEWORKS and f != "_sleep"]
     if unknown:
         raise ConfigError(f"Unknown framework(s) {', '.join(unknown)}; choose among {', '.join(FRAMEWORKS)}.")
-    skipped = {name: f"task {task} is not tabular (binary, multiclass, regression)" for name, task in others.items()}
+    skipped = {name: f"task {task} has no table view (tabular, time series, related tables)" for name, task in others.items()}
     if datasets:
         missing = [d for d in datasets if d not in tabular and d not in others]
         if missing:
@@ -317,12 +346,9 @@ def run_bench(suite_dir: str | Path, budget: float, out: str | Path, *, framewor
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"
     done = done_keys(read_results(results_path))
-    todo = [
-        (ds, fw, rep)
-        for ds in the_plan.datasets for rep in range(repeats) for fw in the_plan.frameworks
-        if (ds.name, fw, rep, float(budget)) not in done
-    ]
-    already = len(the_plan.datasets) * repeats * len(the_plan.frameworks) - len(todo)
+    runs = [(ds, fw, rep) for ds in the_plan.datasets for rep in range(repeats) for fw in the_plan.frameworks if runs_on(fw, ds)]
+    todo = [(ds, fw, rep) for ds, fw, rep in runs if (ds.name, fw, rep, float(budget)) not in done]
+    already = len(runs) - len(todo)
     if already:
         echo(f"resuming: {already} run(s) already in {results_path}")
     if progress is not None:

@@ -44,6 +44,8 @@ class Job:
     budget: float
     seed: int
     classes: list | None  # sorted unique training labels (classification), else None
+    kind: str = "table"  # what the dataset really is ("series", "relational"): train/test are its table view
+    files: tuple[str, ...] = ()  # its own files (benchmarks.suite.Dataset.files), for this engine's native input
 
     @property
     def is_classification(self) -> bool:
@@ -137,12 +139,26 @@ def pipeline_predictions(pipeline: Any, X: pd.DataFrame, classes: list | None) -
 
 
 def run_automl(job: Job) -> Predictions:
-    """This engine: `automl.fit` with the manifest's metric, the budget and the seed."""
+    """This engine: `automl.fit` with the manifest's metric, the budget and the seed, on the dataset's own input
+    (the long-format series, or every related table with their schema), predicting the table view's test rows."""
     import automl
 
     logging.basicConfig(level=logging.WARNING)
     start = time.monotonic()
-    result = automl.fit(job.train, job.target, metric=job.metric, time_budget=job.budget, seed=job.seed)
+    if job.kind == "series":
+        series, labels, test_input, test_labels = (pd.read_csv(f, low_memory=False) for f in job.files)
+        kind = "channel" if "channel" in series.columns else None
+        result = automl.fit(series=series, labels=labels, target=job.target, column_kind=kind, metric=job.metric,
+                            time_budget=job.budget, seed=job.seed)
+    elif job.kind == "relational":
+        from features.relational import read_schema
+
+        tables, spec = read_schema(job.files[0], "train")
+        test_input, _ = read_schema(job.files[0], "test")
+        result = automl.fit(tables=tables, **spec.fit_arguments(), metric=job.metric, time_budget=job.budget, seed=job.seed)
+    else:
+        result = automl.fit(job.train, job.target, metric=job.metric, time_budget=job.budget, seed=job.seed)
+        test_input = job.test_X
     fit_s = time.monotonic() - start
     best = result.best
     report = result.report
@@ -157,8 +173,22 @@ def run_automl(job: Job) -> Predictions:
         "fit_s": round(fit_s, 2),
     }
     assert not job.is_classification or job.classes is not None
-    pred, proba = pipeline_predictions(best, job.test_X, job.classes if job.is_classification else None)
+    if job.kind == "series":  # one prediction per series id, in order of first appearance: put them in the view's order
+        proba_frame = best.predict_proba(test_input).reindex(test_labels["id"])
+        proba = align_proba(proba_frame.to_numpy(), list(best.classes or []), job.classes or [])
+        return Predictions(_labels_from_proba(proba, job.classes or []), proba, info)
+    pred, proba = pipeline_predictions(best, test_input, job.classes if job.is_classification else None)
     return Predictions(pred, proba, info)
+
+
+def run_1nn_euclidean(job: Job) -> Predictions:
+    """The time-series floor: 1-nearest-neighbour on the raw values (Euclidean), missing steps as 0."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    assert job.classes is not None
+    model = KNeighborsClassifier(n_neighbors=1).fit(job.X.fillna(0.0).to_numpy(), job.y)
+    pred = model.predict(job.test_X.fillna(0.0).to_numpy())
+    return Predictions(pred, align_proba(model.predict_proba(job.test_X.fillna(0.0).to_numpy()), list(model.classes_), job.classes))
 
 
 FLAML_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse", "accuracy": "accuracy"}
@@ -231,14 +261,16 @@ RUNNERS: dict[str, Callable[[Job], Predictions]] = {
     "autogluon-medium": run_autogluon_medium,
     "autogluon-best": run_autogluon_best,
     "lightgbm-default": run_lightgbm_default,
+    "1nn-euclidean": run_1nn_euclidean,
     "constant": run_constant,
     "_sleep": run_sleep,
 }
 
 
-def make_job(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, metric: str, budget: float, seed: int) -> Job:
+def make_job(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, metric: str, budget: float, seed: int,
+             kind: str = "table", files: tuple[str, ...] = ()) -> Job:
     classes = training_classes(train[target]) if task in ("binary", "multiclass") else None
-    return Job(train, test.drop(columns=target), target, task, metric, budget, seed, classes)
+    return Job(train, test.drop(columns=target), target, task, metric, budget, seed, classes, kind, tuple(files))
 
 
 def score(job: Job, out: Predictions, y_test: pd.Series) -> float:
@@ -247,9 +279,9 @@ def score(job: Job, out: Predictions, y_test: pd.Series) -> float:
 
 
 def run(framework: str, train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, metric: str,
-        budget: float, seed: int) -> dict[str, Any]:
+        budget: float, seed: int, kind: str = "table", files: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run one framework in this process; `wall_s` covers its fit and predict only."""
-    job = make_job(train, test, target, task, metric, budget, seed)
+    job = make_job(train, test, target, task, metric, budget, seed, kind, files)
     start = time.monotonic()
     out = RUNNERS[framework](job)
     wall = time.monotonic() - start
@@ -266,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", required=True, choices=sorted(FLAML_METRICS))
     parser.add_argument("--budget", type=float, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kind", default="table", choices=["table", "series", "relational"],
+                        help="what the dataset is; --train/--test are then its table view")
+    parser.add_argument("--files", default="", help="the dataset's own files, ';'-separated (series and relational)")
     parser.add_argument("--out", required=True, help="Write the result as JSON here.")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"framework": args.framework, "pid": os.getpid(), "python": sys.executable}
@@ -274,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         train = pd.read_csv(args.train, low_memory=False)
         test = pd.read_csv(args.test, low_memory=False)
         start = time.monotonic()
-        result |= run(args.framework, train, test, args.target, args.task, args.metric, args.budget, args.seed)
+        files = tuple(f for f in args.files.split(";") if f)
+        result |= run(args.framework, train, test, args.target, args.task, args.metric, args.budget, args.seed, args.kind, files)
         result["status"] = "ok"
         code = 0
     except BaseException as exc:  # noqa: B036 - a KeyboardInterrupt is a failed run too, recorded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing as mp
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,14 @@ from sklearn import metrics as skm
 
 @dataclass(frozen=True)
 class Dataset:
-    """One tabular dataset of a suite with its fixed train/test files."""
+    """One dataset of a suite with its fixed train/test files.
+
+    `kind` "table": `train`/`test` are its tables. "series": `files` are the train series, train labels, test
+    series and test labels (long format: id, time, value[, channel]). "relational": `train`/`test` are the
+    target table's and `files` holds the schema (features.relational). Every kind has a table view (`load`),
+    what a tabular framework can take: the table itself, each series' raw values as one row (what
+    1-nearest-neighbour Euclidean compares), or the target table's own columns without its key.
+    """
 
     name: str
     task: str
@@ -28,31 +36,84 @@ class Dataset:
     metric: str
     train: Path
     test: Path
+    kind: str = "table"
+    files: tuple[Path, ...] = ()
 
     def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return pd.read_csv(self.train, low_memory=False), pd.read_csv(self.test, low_memory=False)
+        """The (train, test) table view, target column included."""
+        if self.kind == "series":
+            series = [pd.read_csv(f, low_memory=False) for f in self.files]
+            train = series_table(series[0], series[1], self.target)
+            # the test rows get the training columns: series longer than any training one are cut, shorter ones padded
+            return train, series_table(series[2], series[3], self.target).reindex(columns=train.columns)
+        train, test = pd.read_csv(self.train, low_memory=False), pd.read_csv(self.test, low_memory=False)
+        if self.kind == "relational":
+            key = json.loads(self.files[0].read_text())["tables"][self.target_table]["index"]
+            return train.drop(columns=[key], errors="ignore"), test.drop(columns=[key], errors="ignore")
+        return train, test
+
+    @property
+    def target_table(self) -> str:
+        return json.loads(self.files[0].read_text())["target_table"]
+
+
+def series_table(series: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One row per series id, in `labels` order: its values by channel and time step as columns, then the target."""
+    keys = ["channel", "time"] if "channel" in series.columns else ["time"]
+    wide = series.pivot(index="id", columns=keys, values="value").sort_index(axis=1)
+    wide.columns = ["_".join(["v", *map(str, c)]) if isinstance(c, tuple) else f"v_{c}" for c in wide.columns]
+    out = wide.reindex(labels["id"]).reset_index(drop=True)
+    out[target] = labels[target].to_numpy()
+    return out
 
 
 TABULAR = ("binary", "multiclass", "regression")
+KINDS = {"ts_classification": "series", "relational": "relational"}  # manifest task -> Dataset.kind
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse"})
+
+
+def _rows(folder: str | Path) -> list[dict[str, str]]:
+    from backends.errors import DataError  # lazily: see the note on the imports
+
+    manifest = Path(folder) / "MANIFEST.tsv"
+    if not manifest.is_file():
+        raise DataError(f"No MANIFEST.tsv in {str(folder)!r}; pass a dataset suite folder such as ../shared/datasets.")
+    with manifest.open() as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
 
 
 def read_manifest(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str]]:
     """The tabular datasets of `folder`/MANIFEST.tsv by name, and the other rows as {name: task}."""
-    from backends.errors import DataError  # lazily: see the note on the imports
-
     root = Path(folder)
-    manifest = root / "MANIFEST.tsv"
-    if not manifest.is_file():
-        raise DataError(f"No MANIFEST.tsv in {str(root)!r}; pass a dataset suite folder such as ../shared/datasets.")
     out, skipped = {}, {}
-    with manifest.open() as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            if row["task"] not in TABULAR:
-                skipped[row["name"]] = row["task"]
-                continue
-            files = row["files"].split(";")
-            out[row["name"]] = Dataset(row["name"], row["task"], row["target"], row["metric"], root / files[0], root / files[1])
+    for row in _rows(folder):
+        if row["task"] not in TABULAR:
+            skipped[row["name"]] = row["task"]
+            continue
+        files = row["files"].split(";")
+        out[row["name"]] = Dataset(row["name"], row["task"], row["target"], row["metric"], root / files[0], root / files[1])
+    return out, skipped
+
+
+def read_collection(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """Every dataset of `folder`/MANIFEST.tsv that has a table view (tabular, time series, related tables) by name,
+    and the rows of other tasks as {name: task}. A series task is binary or multiclass by its training labels."""
+    root = Path(folder)
+    out, skipped = read_manifest(folder)
+    for row in _rows(folder):
+        kind = KINDS.get(row["task"])
+        if kind is None:
+            continue
+        del skipped[row["name"]]
+        files = [root / f for f in row["files"].split(";")]
+        if kind == "series":
+            n_classes = pd.read_csv(files[1])[row["target"]].nunique()
+            task = "binary" if n_classes == 2 else "multiclass"
+            out[row["name"]] = Dataset(row["name"], task, row["target"], row["metric"], files[0], files[2], kind, tuple(files))
+        else:
+            schema = next(f for f in files if f.name.endswith(".schema.json"))
+            task = json.loads(schema.read_text())["task"]
+            out[row["name"]] = Dataset(row["name"], task, row["target"], row["metric"], files[0], files[1], kind, (schema,))
     return out, skipped
 
 
@@ -82,8 +143,8 @@ def test_score(metric: str, classes: list | None, y_true: pd.Series, pred: np.nd
     if metric == "log_loss":
         assert proba is not None
         return float(skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes))
-    if metric == "accuracy":
-        return float(skm.accuracy_score(y_true, pred))
+    if metric == "accuracy":  # labels compared as text: frameworks hand back ints, strings or object arrays
+        return float(skm.accuracy_score(np.asarray(y_true).astype(str), np.asarray(pred).astype(str)))
     if metric == "rmse":
         return float(np.sqrt(skm.mean_squared_error(y_true, pred)))
     raise ValueError(f"unknown metric {metric}")

@@ -20,14 +20,14 @@ from benchmarks.suite import Dataset, read_suite
 
 def test_run_writes_the_schema_and_resumes(suite: Path, tmp_path: Path) -> None:
     lines: list[str] = []
-    frame = bench.run_bench(suite, 3, tmp_path, frameworks=["constant", "lightgbm-default"], datasets=["titanic", "gunpoint"],
+    frame = bench.run_bench(suite, 3, tmp_path, frameworks=["constant", "lightgbm-default"], datasets=["titanic", "sunspots"],
                             echo=lines.append)
     assert list(frame.columns) == bench.COLUMNS
     assert len(frame) == 2
     assert set(frame["status"]) == {"ok"}
     assert (frame["seed"] == 0).all() and (frame["repeat"] == 0).all() and (frame["budget_s"] == 3.0).all()
     assert (frame["peak_mb"] > 10).all() and (frame["process_s"] >= frame["wall_s"]).all()
-    assert any("skipped dataset gunpoint" in line for line in lines)
+    assert any("skipped dataset sunspots" in line for line in lines)
     assert sum(" ok" in line for line in lines) == 2
     scores = frame.set_index("framework")["test_score"]
     assert scores["constant"] == pytest.approx(0.5)
