@@ -263,7 +263,9 @@ class Finalizer:
         notes: list[dict[str, Any]] = []
         deadline = self.budget.refit_deadline()
         bagged = {n for n, _ in chosen if not ensemble.refit and self._complete_bag(records[n])}
-        if len(bagged) < len(chosen):  # bags and fold-0 models mixed would claim scores no model of it has
+        # a member whose fold-0 model is cut short or flat is dropped whatever the others hold: it does not stop them being bags
+        doomed = {n for n, _ in chosen if not ensemble.refit and n not in bagged and self._fold_doomed(records[n])}
+        if len(bagged) < len(chosen) - len(doomed):  # bags and fold-0 models mixed would claim scores no model of it has
             bagged = set()
         estimates = [0.0 if n in bagged else self.plan.estimate(records[n]) for n, _ in chosen]
         for i, (number, weight) in enumerate(chosen):
@@ -329,6 +331,11 @@ class Finalizer:
         return packaged, None
 
     # -- helpers ------------------------------------------------------------------------
+    def _fold_doomed(self, record: TrialRecord) -> bool:
+        """Whether `record`'s fold-0 model, the one it would be packaged as without a refit, must not be packaged."""
+        fold_model = self.outcome.fold_model(record.number)
+        return fold_model is not None and fold_problem(record, fold_model) is not None
+
     def _unaffordable(self, record: TrialRecord) -> bool:
         """A single candidate that could only be refitted, with the refit time gone: trying it would be a wasted fit."""
         return not record.is_ensemble and self.outcome.fold_model(record.number) is None and self.budget.refit_deadline().expired()

@@ -238,6 +238,22 @@ def test_an_ensemble_of_bags_packages_every_fold_model_of_every_member():
     assert packaged.refit["bagged"] == 5 and all(m["bagged"] == 5 for m in packaged.refit["members"])
 
 
+def test_a_member_cut_short_is_dropped_and_the_others_still_package_their_bags():
+    from search.ensemble import Ensemble, ensemble_record
+
+    controller, outcome, budget, _ = _search(["good", "amount", "cut"])
+    by_mode = {r.params["mode"]: r for r in outcome.leaderboard.records() if not r.is_ensemble}
+    chosen = [(by_mode["good"], 0.4), (by_mode["amount"], 0.3), (by_mode["cut"], 0.3)]
+    record = ensemble_record(chosen, controller.data.y, controller.data.splits, controller.task, 99)
+    outcome.ensembles = [Ensemble({r.number: w for r, w in chosen}, record, refit=False)]
+    packaged, problem = Finalizer(outcome, controller.refit_plan, controller.task, budget)._ensemble(record)
+    # before, the one member without a bag turned every member into its fold-0 model
+    assert problem is None and packaged.basis == "bag" and len(packaged.members) == 10
+    assert {m.model_id for m in packaged.members} == {by_mode["good"].model_id, by_mode["amount"].model_id}
+    dropped = [m for m in packaged.refit["members"] if "dropped" in m]
+    assert [m["model_id"] for m in dropped] == [by_mode["cut"].model_id] and "stopped by the deadline" in dropped[0]["dropped"]
+
+
 def test_fold_models_cut_short_are_not_bagged_and_a_bag_that_fails_a_size_criterion_is_not_packaged():
     # no time to refit; 'cut' ranks first, but its fold models were cut short: no bag of it
     controller, outcome, budget, _ = _search(["cut", "good"], no_time_after=True)

@@ -168,3 +168,42 @@ def test_views_are_trial_choices_and_selection_sees_training_rows_only():
     trials = [r for r in board.records() if not r.is_ensemble]
     assert {r.features for r in trials} == {"all", "picked"}
     assert "features" in board.to_frame().columns
+
+
+class _CutFirstFold(FakeBackend):
+    """'cut' fits are stopped by their deadline after 3 rounds, each costing 10 s of the fake clock; 'ok' fits complete."""
+
+    def search_space(self, ctx: FitContext) -> dict:
+        return {"mode": CategoricalDistribution(["cut", "ok"])}
+
+    def _portfolio(self, ctx: FitContext) -> list[dict[str, Any]]:
+        return [{"mode": m} for m in self.order]
+
+    def _fit(self, X, y, params, ctx, deadline: Deadline, plan) -> Model:
+        model = _ConstModel(0.5)
+        if params["mode"] == "cut":
+            self.clock.advance(10)
+            model.info = FitInfo(n_iterations=3, truncated=True)
+        return model
+
+
+def _cut_search(order: list[str]):
+    data = load_slice("german_credit", 200)
+    prof = profile(data, "credit")
+    y = pd.Categorical(data["credit"], categories=list(prof.classes)).codes.astype(np.int64)
+    search_data = SearchData.table(data[prof.feature_columns], y, prof, make_splits(y, prof.task, 0))
+    task = Task(prof.task, (get_metric("roc_auc", prof.task),), (), 2)
+    backend = _CutFirstFold()
+    backend.clock, backend.order = FakeClock(), order
+    board = Controller(task, search_data, [backend], Budget(1000, backend.clock), n_trials=len(order)).run().leaderboard
+    return {r.params["mode"]: r for r in board.records() if not r.is_ensemble}
+
+
+def test_a_trial_whose_first_fold_is_cut_short_stops_there_once_a_complete_model_exists():
+    cut = _cut_search(["ok", "cut"])["cut"]
+    assert cut.status == "partial" and len(cut.fold_scores) == 1
+    assert "first fold did not finish in its share" in cut.error and "after 3 rounds" in cut.error
+    assert cut.n_iterations == [3]
+    # with nothing complete to fall back on, a cut-short configuration still scores every fold
+    alone = _cut_search(["cut", "ok"])["cut"]
+    assert alone.status == "ok" and len(alone.fold_scores) == 5 and alone.truncated

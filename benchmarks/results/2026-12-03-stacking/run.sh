@@ -1,5 +1,5 @@
 #!/bin/bash
-# one paired run per dataset: the shipped package (stack competing) and the package without the stack's row
+# one search per dataset; the greedy ensemble and the stack each packaged from it and scored on test
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/stackbench/paired.csv}
 mkdir -p "$(dirname "$OUT")"
