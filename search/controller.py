@@ -330,12 +330,8 @@ class Controller:
         return TrialSpec(
             number=trial.number, trial_id=trial._trial_id, backend=drawn.backend, params=drawn.params, features=drawn.features,
             source=drawn.source, device=device, gpu=gpu, n_jobs=n_jobs, deadline_at=deadline.at, first=first,
-            keep_below=self._keep_below(drawn.backend), stop_if_cut=self._have_complete_model(),
+            keep_below=self._keep_below(drawn.backend),
         )
-
-    def _have_complete_model(self) -> bool:
-        """Whether some trial scored every fold without the deadline cutting a fit: then a slower one may stop early."""
-        return any(r.ok and not r.partial and not r.truncated and not r.is_ensemble for r in self.board.records())
 
     def _keep_below(self, backend: str) -> float:
         """The loss a trial of `backend` must beat for its fold models to be stored: the `FOLD_MODELS_KEPT`-th best

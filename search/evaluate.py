@@ -168,7 +168,6 @@ def evaluate(
     on_fold: Callable[[int, float], None] | None = None,
     folds: Callable[[], int] | None = None,
     first_fold_all: bool = False,
-    stop_if_cut: bool = False,
 ) -> tuple[TrialRecord, list[FittedCandidate]]:
     """Fit `backend` with `params` on the planned folds; fill `record`; return it and the fold models of the
     first k-fold repeat (fold 0 first: the refit fallback, and together a bag; empty when nothing scored).
@@ -178,9 +177,6 @@ def evaluate(
     of the shared splits the plan uses now (the search may shrink it after its first fold); a
     deadline reached after some folds leaves a "partial" score over those. `first_fold_all` lets
     fold 0 use the whole deadline (the search's first fit: a complete model before anything else).
-    `stop_if_cut`: when the deadline cuts fold 0 short, the trial ends there, "partial" on that fold: the
-    configuration cannot finish a fold in its share, and its other folds would only repeat that at the cost
-    of the trials after it (a cut-short model is not packaged while a complete one exists).
     """
     started = time.perf_counter()
     planned = folds if folds is not None else (lambda: len(data.splits))
@@ -235,11 +231,6 @@ def evaluate(
             if on_fold is not None:
                 on_fold(fold, task.metric.loss(fold_scores[-1]))
             fold += 1
-            if fold == 1 and stop_if_cut and model.info.truncated and planned() > 1:
-                record.status = "partial"
-                rounds = "" if model.info.n_iterations is None else f" (stopped after {model.info.n_iterations} rounds)"
-                record.error = f"its first fold did not finish in its share of the time{rounds}; the other folds were skipped"
-                break
     except Exception as exc:  # any candidate failure is a leaderboard row, not a crash
         record.status = _status_of(exc)
         record.error = "" if isinstance(exc, TrialPruned) else f"{type(exc).__name__}: {exc}"

@@ -30,7 +30,7 @@ from search.task import Task
 
 logger = logging.getLogger(__name__)
 
-CROSS_FOLDS = 5
+CROSS_FOLDS = 5  # folds the layer is cross-fitted on
 MIN_ROWS = 50  # rows every member predicts, below which a cross-fitted layer says nothing
 MAX_ROWS = 100_000  # rows the layer is fitted on (a seeded sample beyond): a few parameters need no more
 L2 = 1e-4  # ridge on the classification layer's parameters: pins the offsets (softmax ignores a common shift)
@@ -64,15 +64,19 @@ def fit_stacker(preds: Sequence[np.ndarray], y: np.ndarray, classification: bool
     return Stacker(tuple(members), tuple(map(float, result.x[:m])), tuple(map(float, result.x[m:])), True)
 
 
-def cross_fit(preds: Sequence[np.ndarray], y: np.ndarray, classification: bool, seed: int) -> np.ndarray:
-    """Out-of-fold predictions of the layer itself: each row predicted by a layer fitted on the other folds."""
-    n = len(y)
-    ids = [str(i) for i in range(len(preds))]
+def cross_folds(y: np.ndarray, classification: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds the layer is cross-fitted on (`CROSS_FOLDS`, stratified where every class can be)."""
     counts = np.bincount(np.asarray(y, dtype=int)) if classification else None
     stratify = counts is not None and counts[counts > 0].min() >= CROSS_FOLDS
     splitter = (StratifiedKFold if stratify else KFold)(CROSS_FOLDS, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y if stratify else None))
+
+
+def cross_fit(preds: Sequence[np.ndarray], y: np.ndarray, classification: bool, seed: int) -> np.ndarray:
+    """Out-of-fold predictions of the layer itself: each row predicted by a layer fitted on the other folds."""
+    ids = [str(i) for i in range(len(preds))]
     out = np.zeros_like(np.asarray(preds[0], dtype=np.float64))
-    for train, valid in splitter.split(np.zeros(n), y if stratify else None):
+    for train, valid in cross_folds(y, classification, seed):
         layer = fit_stacker([p[train] for p in preds], y[train], classification, ids)
         out[valid] = layer.combine([p[valid] for p in preds])
     return out

@@ -64,7 +64,6 @@ class TrialSpec:
     first: bool  # the search's first fit: fold 0 may take the whole deadline (a complete model before anything)
     report: bool = True  # report fold losses to the pruner (not on a CPU retry after a GPU out-of-memory)
     keep_below: float = math.inf  # store the fold models when the trial's loss is below this (the best few's)
-    stop_if_cut: bool = False  # a complete model exists: a first fold the deadline cuts ends the trial there
 
 
 @dataclass
@@ -119,7 +118,7 @@ def run_trial(
             raise TrialPruned()
 
     record, fitted = evaluate(backend, spec.params, record, data, task, ctx, cache, deadline, on_fold, folds=planned,
-                                 first_fold_all=spec.first, stop_if_cut=spec.stop_if_cut)
+                                 first_fold_all=spec.first)
     if record.status == "oom" and spec.device is Device.CUDA:
         free_gpu_memory()
     store_artifacts(trial, record, fitted, store, keep_model=task.metric.loss(record.score_mean) < spec.keep_below)
