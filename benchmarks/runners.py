@@ -140,7 +140,8 @@ def pipeline_predictions(pipeline: Any, X: pd.DataFrame, classes: list | None) -
 
 def run_automl(job: Job) -> Predictions:
     """This engine: `automl.fit` with the manifest's metric, the budget and the seed, on the dataset's own input
-    (the long-format series, or every related table with their schema), predicting the table view's test rows."""
+    (the long-format series, or every related table with their schema, with the manifest's task: integer class
+    labels would otherwise read as a regression target), predicting the table view's test rows."""
     import automl
 
     logging.basicConfig(level=logging.WARNING)
@@ -148,14 +149,15 @@ def run_automl(job: Job) -> Predictions:
     if job.kind == "series":
         series, labels, test_input, test_labels = (pd.read_csv(f, low_memory=False) for f in job.files)
         kind = "channel" if "channel" in series.columns else None
-        result = automl.fit(series=series, labels=labels, target=job.target, column_kind=kind, metric=job.metric,
-                            time_budget=job.budget, seed=job.seed)
+        result = automl.fit(series=series, labels=labels, target=job.target, column_kind=kind, task=job.task,
+                            metric=job.metric, time_budget=job.budget, seed=job.seed)
     elif job.kind == "relational":
         from features.relational import read_schema
 
         tables, spec = read_schema(job.files[0], "train")
         test_input, _ = read_schema(job.files[0], "test")
-        result = automl.fit(tables=tables, **spec.fit_arguments(), metric=job.metric, time_budget=job.budget, seed=job.seed)
+        result = automl.fit(tables=tables, **spec.fit_arguments(), task=job.task, metric=job.metric, time_budget=job.budget,
+                            seed=job.seed)
     else:
         result = automl.fit(job.train, job.target, metric=job.metric, time_budget=job.budget, seed=job.seed)
         test_input = job.test_X

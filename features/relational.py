@@ -554,6 +554,9 @@ class RelationalFeatures:
                 features_only=True,
             )
             defs = _usable(self.spec, defs)
+            if not defs:
+                raise DataError(f"Feature recipe {self.recipe} makes no features for table {self.spec.target_table!r}: it has no "
+                                "usable columns within that recipe's depth; use a deeper recipe or add columns.")
             fm = _calculate(self.spec, defs, es, ids)
         # a column that is constant (or all missing) on training rows cannot help a model
         kept = [str(c) for c in fm.columns if fm[c].nunique(dropna=False) > 1][:cap]

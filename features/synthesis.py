@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
-from backends.errors import AutoMLError, ConfigError
+from backends.errors import AutoMLError, ConfigError, DataError
 
 if TYPE_CHECKING:
     from search.budget import Budget
@@ -140,7 +140,14 @@ def relational_views(
             logger.warning("feature recipe %s needs ~%.1fs, more than the synthesis share of %.1fs; building it anyway", name, expected, allowance)
         t0 = time.perf_counter()
         synth = RelationalFeatures(spec, name)
-        frame = synth.fit_transform(tables)
+        try:
+            frame = synth.fit_transform(tables)
+        except DataError as exc:  # e.g. a target table with nothing but its key and time: depth 0 has no features
+            if name == chosen[-1] and not views:
+                raise
+            logger.info("skipping feature recipe %s: %s", name, exc)
+            spent += time.perf_counter() - t0
+            continue
         seconds = time.perf_counter() - t0
         spent += seconds
         views.append(BuiltView(name, frame, synth, seconds))

@@ -183,3 +183,20 @@ def test_cutoff_times_keep_future_child_rows_out_of_the_search():
     )
     assert result.report["features"]["recipes"][0]["n_features"] > 3
     assert result.report["best"]["score_mean"] < 0.8  # noise only: the future orders were not used
+
+
+def test_a_target_table_with_only_its_key_skips_the_recipe_that_has_no_features():
+    """storm_hurricane's target table holds a key, a time and the label: DFS at depth 0 makes nothing, deeper recipes do."""
+    _need("mutagenesis")
+    from features.relational import read_schema
+
+    tables, spec = read_schema(DATASETS / "mutagenesis" / "mutagenesis.schema.json", "train")
+    tables = dict(tables)
+    tables["molecule"] = tables["molecule"][["molecule_id", "mutagenic"]]  # nothing of its own left to learn from
+    args = spec.fit_arguments()
+    args["categorical"] = {t: cols for t, cols in args["categorical"].items() if t != "molecule"}
+    with pytest.raises(DataError, match="dfs-d0 makes no features for table 'molecule'"):
+        automl.fit(tables=tables, **args, feature_recipes=["dfs-d0"], n_trials=2, time_budget=30, backends=FAST, seed=0)
+    result = automl.fit(tables=tables, **args, feature_recipes=["dfs-d0", "dfs-d1"], n_trials=2, time_budget=30, backends=FAST, seed=0)
+    recipes = [r["recipe"] for r in result.report["features"]["recipes"]]
+    assert recipes == ["dfs-d1"] and result.report["best"]["features"] == "dfs-d1"
