@@ -35,7 +35,8 @@ def test_fit_writes_outputs_and_prints_leaderboard(run_dir):
     assert "rank" in output and "package:" in output and "passes every success criterion" in output
     board = pd.read_csv(out / "leaderboard.csv")
     # three trials, plus the greedy ensemble over them when it keeps more than one
-    assert (board["backend"] != "ensemble").sum() == 3 and (board["backend"] == "ensemble").sum() <= 1
+    combined = board["backend"].isin(["ensemble", "stack"])
+    assert (~combined).sum() == 3 and (board["backend"] == "ensemble").sum() <= 1 and (board["backend"] == "stack").sum() <= 1
     assert board.loc[0, "rank"] == 1
     assert len(json.loads((out / "leaderboard.json").read_text())) == len(board)
     assert json.loads((out / "report.json").read_text())["success"]["best_passed"] is True

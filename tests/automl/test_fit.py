@@ -29,8 +29,8 @@ def test_binary_fit_leaderboard_and_predictions(adult):
     for column in ["rank", "model_id", "backend", "device", "params", "score_mean", "score_std", "roc_auc",
                    "fit_s", "predict_ms_per_1k", "predict_ms_p95", "model_mb", "status", "error"]:
         assert column in board.columns
-    # five trials plus the greedy ensemble over them
-    assert (board["backend"] != "ensemble").sum() == 5 and list(board["rank"]) == list(range(1, len(board) + 1))
+    # five trials plus the greedy ensemble and the stack over them
+    assert (~board["backend"].isin(["ensemble", "stack"])).sum() == 5 and list(board["rank"]) == list(range(1, len(board) + 1))
     assert board.loc[0, "status"] == "ok" and set(board["device"]) == {"cpu"}
     assert board.loc[0, "model_id"] == result.report["best"]["model_id"]
     ok = board[board["status"] == "ok"]
