@@ -179,13 +179,19 @@ def fit(
         raise ConfigError("feature_recipes applies to tables= or series= input; a plain table trains on its own columns.")
     if (table is not None or query is not None) and not isinstance(data, (str, Path)):
         raise ConfigError("table= and query= name what to read from a database URL passed as data=, e.g. data='sqlite:///shop.db'.")
+
+    def early_check(kind: TaskType) -> None:
+        get_metric(metric, kind)
+        parse_criteria(success, kind)
+
     if tables is not None:
-        inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, budget)
+        inputs = _relational_inputs(tables, target_table, target, relationships, index, time_index, categorical, feature_recipes, task, budget,
+                                    early_check)
     elif series is not None:
         from features.timeseries import SeriesSpec
 
         spec = SeriesSpec(column_id=column_id, column_sort=column_sort, column_value=column_value, column_kind=column_kind)
-        inputs = _series_inputs(series, labels, target, spec, feature_recipes, task, budget)
+        inputs = _series_inputs(series, labels, target, spec, feature_recipes, task, budget, early_check)
     else:
         if target is None:
             raise ConfigError("target is required: name the column of `data` to predict.")
@@ -354,7 +360,7 @@ def _synthesis_report(built: Sequence[BuiltView], rss_before: float) -> dict[str
 def _relational_inputs(
     tables: Mapping[str, pd.DataFrame], target_table: str | None, target: str | None, relationships: Sequence[Any] | None,
     index: Mapping[str, str] | None, time_index: Mapping[str, str] | None, categorical: Mapping[str, Sequence[str]] | None,
-    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget,
+    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget, check: Callable[[TaskType], object],
 ) -> _Inputs:
     from features.relational import RelationalSpec
 
@@ -365,9 +371,10 @@ def _relational_inputs(
     if not relationships:
         raise ConfigError("Related tables need relationships=[(parent_table, parent_key, child_table, child_key), ...].")
     spec = RelationalSpec.build(tables, target_table, target, relationships, index=index, time_index=time_index, categorical=categorical)
+    label = tables[target_table][target].reset_index(drop=True)
+    check(infer_task(label, task))  # a metric or criterion that cannot apply says so before synthesis spends the budget
     rss_before = peak_rss_mb()
     built = relational_views(tables, spec, recipes, budget)
-    label = tables[target_table][target].reset_index(drop=True)
     views = _profiled_views(built, label, target, task)
     digest = hashlib.sha256()
     for name in sorted(tables):
@@ -377,7 +384,7 @@ def _relational_inputs(
 
 def _series_inputs(
     series: pd.DataFrame, labels: pd.DataFrame | None, target: str | None, spec: Any,
-    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget,
+    recipes: Sequence[str] | None, task: str | TaskType | None, budget: Budget, check: Callable[[TaskType], object],
 ) -> _Inputs:
     from features.timeseries import align_labels
 
@@ -393,7 +400,9 @@ def _series_inputs(
     aligned = align_labels(series, labels, spec, target)  # validates the series too
     ids = aligned[spec.column_id].tolist()
     label = aligned[target].reset_index(drop=True)
-    classification = infer_task(label, task).is_classification  # the relevance filter tests classes or a trend
+    kind = infer_task(label, task)
+    check(kind)  # a metric or criterion that cannot apply says so before synthesis spends the budget
+    classification = kind.is_classification  # the relevance filter tests classes or a trend
     rss_before = peak_rss_mb()
     built = series_views(series, spec, ids, recipes, budget, classification)
     views = _profiled_views(built, label, target, task)

@@ -200,3 +200,26 @@ def test_a_target_table_with_only_its_key_skips_the_recipe_that_has_no_features(
     result = automl.fit(tables=tables, **args, feature_recipes=["dfs-d0", "dfs-d1"], n_trials=2, time_budget=30, backends=FAST, seed=0)
     recipes = [r["recipe"] for r in result.report["features"]["recipes"]]
     assert recipes == ["dfs-d1"] and result.report["best"]["features"] == "dfs-d1"
+
+
+def test_a_metric_that_does_not_fit_the_labels_fails_before_any_feature_is_synthesized(monkeypatch):
+    """pigcvp's integer class labels read as a regression target; `accuracy` then failed only after 74 s of tsfresh."""
+    _need("gunpoint")
+    import automl.api as api
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("synthesis started before the metric was checked")
+
+    monkeypatch.setattr(api, "series_views", no_synthesis)
+    monkeypatch.setattr(api, "relational_views", no_synthesis)
+    series = pd.read_csv(DATASETS / "gunpoint" / "gunpoint.train.series.csv.gz")
+    labels = pd.read_csv(DATASETS / "gunpoint" / "gunpoint.train.labels.csv.gz")
+    with pytest.raises(ConfigError, match="does not apply to a regression task"):
+        automl.fit(series=series, labels=labels, target="label", task="regression", metric="accuracy", time_budget=30)
+    with pytest.raises(ConfigError, match="rmse"):
+        automl.fit(series=series, labels=labels, target="label", success="rmse <= 1", time_budget=30)
+    from features.relational import read_schema
+
+    tables, spec = read_schema(DATASETS / "mutagenesis" / "mutagenesis.schema.json", "train")
+    with pytest.raises(ConfigError, match="does not apply to a regression task"):
+        automl.fit(tables=tables, **spec.fit_arguments(), task="regression", metric="roc_auc", time_budget=30)
