@@ -189,8 +189,8 @@ def run_1nn_euclidean(job: Job) -> Predictions:
 
     assert job.classes is not None
     model = KNeighborsClassifier(n_neighbors=1).fit(job.X.fillna(0.0).to_numpy(), job.y)
-    pred = model.predict(job.test_X.fillna(0.0).to_numpy())
-    return Predictions(pred, align_proba(model.predict_proba(job.test_X.fillna(0.0).to_numpy()), list(model.classes_), job.classes))
+    test = job.test_X.fillna(0.0).to_numpy()
+    return Predictions(model.predict(test), align_proba(model.predict_proba(test), list(model.classes_), job.classes))
 
 
 FLAML_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse", "accuracy": "accuracy"}

@@ -48,13 +48,10 @@ class Dataset:
             return train, series_table(series[2], series[3], self.target).reindex(columns=train.columns)
         train, test = pd.read_csv(self.train, low_memory=False), pd.read_csv(self.test, low_memory=False)
         if self.kind == "relational":
-            key = json.loads(self.files[0].read_text())["tables"][self.target_table]["index"]
+            schema = json.loads(self.files[0].read_text())
+            key = schema["tables"][schema["target_table"]]["index"]
             return train.drop(columns=[key], errors="ignore"), test.drop(columns=[key], errors="ignore")
         return train, test
-
-    @property
-    def target_table(self) -> str:
-        return json.loads(self.files[0].read_text())["target_table"]
 
 
 def series_table(series: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -84,36 +81,33 @@ def _rows(folder: str | Path) -> list[dict[str, str]]:
 
 def read_manifest(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str]]:
     """The tabular datasets of `folder`/MANIFEST.tsv by name, and the other rows as {name: task}."""
-    root = Path(folder)
-    out, skipped = {}, {}
-    for row in _rows(folder):
-        if row["task"] not in TABULAR:
-            skipped[row["name"]] = row["task"]
-            continue
-        files = row["files"].split(";")
-        out[row["name"]] = Dataset(row["name"], row["task"], row["target"], row["metric"], root / files[0], root / files[1])
-    return out, skipped
+    return _datasets(folder, with_views=False)
 
 
 def read_collection(folder: str | Path) -> tuple[dict[str, Dataset], dict[str, str]]:
     """Every dataset of `folder`/MANIFEST.tsv that has a table view (tabular, time series, related tables) by name,
     and the rows of other tasks as {name: task}. A series task is binary or multiclass by its training labels."""
+    return _datasets(folder, with_views=True)
+
+
+def _datasets(folder: str | Path, with_views: bool) -> tuple[dict[str, Dataset], dict[str, str]]:
     root = Path(folder)
-    out, skipped = read_manifest(folder)
+    out, skipped = {}, {}
     for row in _rows(folder):
-        kind = KINDS.get(row["task"])
-        if kind is None:
-            continue
-        del skipped[row["name"]]
+        name, target, metric = row["name"], row["target"], row["metric"]
         files = [root / f for f in row["files"].split(";")]
-        if kind == "series":
-            n_classes = pd.read_csv(files[1])[row["target"]].nunique()
-            task = "binary" if n_classes == 2 else "multiclass"
-            out[row["name"]] = Dataset(row["name"], task, row["target"], row["metric"], files[0], files[2], kind, tuple(files))
-        else:
+        kind = "table" if row["task"] in TABULAR else KINDS.get(row["task"]) if with_views else None
+        if kind == "table":
+            out[name] = Dataset(name, row["task"], target, metric, files[0], files[1])
+        elif kind == "series":
+            task = "binary" if pd.read_csv(files[1])[target].nunique() == 2 else "multiclass"
+            out[name] = Dataset(name, task, target, metric, files[0], files[2], kind, tuple(files))
+        elif kind == "relational":
             schema = next(f for f in files if f.name.endswith(".schema.json"))
             task = json.loads(schema.read_text())["task"]
-            out[row["name"]] = Dataset(row["name"], task, row["target"], row["metric"], files[0], files[1], kind, (schema,))
+            out[name] = Dataset(name, task, target, metric, files[0], files[1], kind, (schema,))
+        else:
+            skipped[name] = row["task"]
     return out, skipped
 
 
