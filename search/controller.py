@@ -151,7 +151,8 @@ class Controller:
         self.n_trials = n_trials
         self.callbacks = list(callbacks)
         self.cache = FoldCache(data)
-        self.board = Leaderboard(task.metric, [c.text for c in task.criteria])
+        view_columns = {name: len(v.profile.feature_columns) for name, v in data.views.items()}
+        self.board = Leaderboard(task.metric, [c.text for c in task.criteria], view_columns, data.folds_per_repeat)
         durable = storage is not None or self.worker_plan.processes  # else nothing outlives this process: no folder
         self._tmp = tempfile.TemporaryDirectory(prefix="automl-search-") if durable and workdir is None else None
         self.workdir = Path(workdir if workdir is not None else self._tmp.name if self._tmp is not None else ".")
@@ -582,9 +583,13 @@ class Controller:
         if any(r.passed for r in ranked):
             ranked = [r for r in ranked if r.passed]
         number = max((t.number for t in self.study.get_trials(deepcopy=False)), default=-1) + 1
+        # with several feature sets, a blend on the narrowest alone too: the simpler-set preference needs a
+        # candidate as strong as a blend there (a single model would rarely be within noise of one)
+        sizes = self.board.view_columns
+        narrowest = [r for r in ranked if r.features == min(sizes, key=sizes.get)] if len(set(sizes.values())) > 1 else []
         built = []
-        for builder in (build_ensemble, build_stack):
-            combined = self._affordable(builder, ranked, number + len(built))
+        for builder, pool in ((build_ensemble, ranked), (build_stack, ranked), (build_ensemble, narrowest)):
+            combined = self._affordable(builder, pool, number + len(built)) if pool else None
             if combined is not None:
                 self.board.add(combined.record)
                 built.append(combined)

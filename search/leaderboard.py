@@ -2,15 +2,16 @@
 
 Ranking follows the selection rule: scored candidates first, then those passing every
 declared criterion, then the primary metric, a complete candidate before a partial one
-(scored on fewer folds than the plan: the deadline stopped it) at equal score. Rank 1 is the
-best candidate; `fit` packages it unless its model turns out incomplete (see automl.finalize).
+(scored on fewer folds than the plan: the deadline stopped it) at equal score. With several
+feature sets, a candidate on fewer columns within noise of the best takes rank 1
+(`search.selection`). Rank 1 is the selected candidate; `fit` packages it unless its model turns out incomplete (see automl.finalize).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 from backends.contracts import ENSEMBLE_BACKEND, STACK_BACKEND  # the combined rows' backends; still importable from here
 from backends.errors import SearchError
 from search.metrics import Metric
+from search.selection import prefer_simpler
 
 STATUSES = ("ok", "partial", "failed", "pruned", "timeout", "oom")
 SCORED = ("ok", "partial")  # statuses with a validation score
@@ -130,9 +132,16 @@ def failure_reasons(records: Iterable[TrialRecord]) -> str:
 class Leaderboard:
     """Every candidate of one search, ranked by the selection rule."""
 
-    def __init__(self, metric: Metric, criteria_texts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, metric: Metric, criteria_texts: Sequence[str] = (), view_columns: Mapping[str, int] | None = None,
+        folds_per_repeat: int = 0,
+    ) -> None:
+        """`view_columns`: input columns per feature set (the simpler-set preference needs two sizes); `folds_per_repeat`:
+        k of the k-fold plan, for the noise estimate."""
         self.metric = metric
         self.criteria_texts = list(criteria_texts)
+        self.view_columns = dict(view_columns or {})
+        self.folds_per_repeat = folds_per_repeat
         self._records: dict[int, TrialRecord] = {}
 
     def add(self, record: TrialRecord) -> None:
@@ -143,7 +152,8 @@ class Leaderboard:
 
     def records(self) -> list[TrialRecord]:
         """Records in rank order (best first)."""
-        return sorted(self._records.values(), key=self._key)
+        ranked = sorted(self._records.values(), key=self._key)
+        return prefer_simpler(ranked, self.metric, self.view_columns, self.folds_per_repeat)
 
     def _key(self, r: TrialRecord) -> tuple[int, int, float, int, int]:
         loss = self.metric.loss(r.score_mean) if r.ok else math.inf
