@@ -51,7 +51,7 @@ def main(suite: str, budget: float, out: str, names: str) -> None:
             alternative.clear()
             captured = {}
 
-            def fit_once(*args, **kwargs):
+            def fit_once(*args, captured=captured, **kwargs):
                 captured["result"] = real_fit(*args, **kwargs)
                 return captured["result"]
 
@@ -65,7 +65,7 @@ def main(suite: str, budget: float, out: str, names: str) -> None:
                 pkg = alternative["package"]
                 result = captured["result"]
                 swapped = replace(result, best=replace(result.best, members=pkg.members, model_id=pkg.model_id, stacker=pkg.stacker))
-                automl.fit = lambda *a, **k: swapped
+                automl.fit = lambda *a, swapped=swapped, **k: swapped
                 plain_score = runners.score(job, runners.run_automl(job), test[ds.target])
             automl.fit = real_fit
             row = [name, halves.get(name, ""), ds.metric, s.model_id, s.features, s.score_mean, shipped,
