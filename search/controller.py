@@ -586,7 +586,8 @@ class Controller:
         # with several feature sets, a blend on the narrowest alone too: the simpler-set preference needs a
         # candidate as strong as a blend there (a single model would rarely be within noise of one)
         sizes = self.board.view_columns
-        narrowest = [r for r in ranked if r.features == min(sizes, key=sizes.get)] if len(set(sizes.values())) > 1 else []
+        narrow = min(sizes, key=sizes.get) if len(set(sizes.values())) > 1 else None
+        narrowest = [r for r in ranked if r.features == narrow]
         built = []
         for builder, pool in ((build_ensemble, ranked), (build_stack, ranked), (build_ensemble, narrowest)):
             combined = self._affordable(builder, pool, number + len(built)) if pool else None

@@ -29,7 +29,7 @@ class PairedFinalizer(Finalizer):
         board = self.outcome.leaderboard
         ok = [r for r in board.records() if r.ok]
         plain = sorted(ok, key=board._key)[0]
-        alternative.update(shipped=ok[0], plain=plain, widths={v: board.view_columns[v] for v in board.view_columns})
+        alternative.update(shipped=ok[0], plain=plain, widths=dict(board.view_columns))
         if plain is not ok[0]:
             again = Finalizer(self.outcome, self.plan, self.task, Budget(900))
             alternative["package"], _ = again._ensemble(plain) if plain.is_ensemble else again._single(plain)
